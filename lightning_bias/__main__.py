@@ -1,0 +1,3 @@
+from lightning_bias.cli import main
+
+main()

@@ -1,0 +1,138 @@
+"""The ``lightning_bias`` command line.
+
+Verbs:
+
+- ``fit | validate | test | predict --config x.yaml`` — fine-tuning runs on LightningCLI
+  (``SequenceClassifier`` + ``BiasDataModule``), with ``--print_config`` and command-line overrides;
+- ``plugins`` — the installed mitigation plugins.
+
+Every output of a run goes under ``trainer.default_root_dir`` (the CSV logger's version dir).
+A CSV logger is always on; wandb runs offline when there is no account configured.
+``ValueError`` from bad input is printed as one line (set ``LIGHTNING_BIAS_DEBUG=1`` for the
+traceback).
+"""
+
+from __future__ import annotations
+
+import netrc
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from pytorch_lightning import Trainer
+from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
+from pytorch_lightning.loggers import CSVLogger, Logger
+
+from lightning_bias.plugin_registry import build_mitigation, describe_plugins
+
+TRAINER_DEFAULTS: dict[str, Any] = {
+    "default_root_dir": "runs",
+    "use_distributed_sampler": False,  # BiasDataModule shards data itself (exact evaluation, plugin samplers)
+}
+
+
+def _with_csv_logger(logger: Any, root_dir: str) -> list[Logger]:
+    """The configured loggers with a CSV logger first, so every run has one and its dir is the run dir."""
+    if logger in (None, True, False):
+        configured: list[Logger] = []
+    elif isinstance(logger, list | tuple):
+        configured = list(logger)
+    else:
+        configured = [logger]
+    csv = [lg for lg in configured if isinstance(lg, CSVLogger)]
+    others = [lg for lg in configured if not isinstance(lg, CSVLogger)]
+    return (csv or [CSVLogger(root_dir, name="lightning_logs")]) + others
+
+
+class BiasCLI(LightningCLI):
+    """LightningCLI with a short-name ``mitigations:`` list and an always-on CSV logger."""
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_argument(
+            "--mitigations",
+            type=list[str | dict[str, Any]],
+            default=[],
+            help="Mitigation plugins by short name, applied in order, e.g. "
+            "[{name: reweighting, scheme: kamiran_calders}]. See `lightning_bias plugins`.",
+        )
+
+    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        trainer_config = self._get(self.config_init, "trainer", default={})
+        by_name = [build_mitigation(spec) for spec in (self._get(self.config_init, "mitigations", default=[]) or [])]
+        configured = trainer_config.get("callbacks") or []
+        if not isinstance(configured, list):
+            configured = [configured]
+        kwargs["callbacks"] = [*by_name, *configured]
+        kwargs["logger"] = _with_csv_logger(trainer_config.get("logger"), trainer_config.get("default_root_dir"))
+        return super().instantiate_trainer(**kwargs)
+
+
+def _wandb_offline_without_account() -> None:
+    """Never prompt for a wandb login: with no key configured, log offline."""
+    if os.environ.get("WANDB_MODE") or os.environ.get("WANDB_API_KEY"):
+        return
+    try:
+        has_login = netrc.netrc().authenticators("api.wandb.ai") is not None
+    except (FileNotFoundError, netrc.NetrcParseError):
+        has_login = False
+    if not has_login:
+        os.environ["WANDB_MODE"] = "offline"
+
+
+def run_fit_cli(args: Sequence[str]) -> BiasCLI:
+    """Run a ``fit | validate | test | predict`` command; the programmatic twin of the console script."""
+    from lightning_bias.data.datamodule import BiasDataModule
+    from lightning_bias.models.classifier import SequenceClassifier
+
+    return BiasCLI(
+        SequenceClassifier,
+        BiasDataModule,
+        args=list(args),
+        trainer_defaults=TRAINER_DEFAULTS,
+        save_config_kwargs={"overwrite": True},
+        parser_kwargs={"default_env": False},
+    )
+
+
+def print_plugins() -> None:
+    infos = describe_plugins()
+    if not infos:
+        print("no mitigation plugins installed")
+        return
+    rows = [("name", "stage", "package", "description")] + [(i.name, i.stage, i.package, i.description) for i in infos]
+    widths = [max(len(r[c]) for r in rows) for c in range(3)]
+    for row in rows:
+        print("  ".join(cell.ljust(widths[c]) for c, cell in enumerate(row[:3])) + "  " + row[3])
+
+
+USAGE = """usage: lightning_bias {fit,validate,test,predict} --config CONFIG.yaml [overrides]
+       lightning_bias plugins
+
+Run `lightning_bias fit --help` for the options of a verb."""
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    _wandb_offline_without_account()
+    if not args or args[0] in ("-h", "--help"):
+        print(USAGE)
+        return
+    verb, rest = args[0], args[1:]
+    try:
+        if verb == "plugins":
+            print_plugins()
+        elif verb in ("fit", "validate", "test", "predict"):
+            run_fit_cli([verb, *rest])
+        else:
+            print(f"lightning_bias: error: unknown command {verb!r}\n{USAGE}", file=sys.stderr)
+            sys.exit(2)
+    except (ValueError, FileNotFoundError) as err:
+        if os.environ.get("LIGHTNING_BIAS_DEBUG"):
+            raise
+        print(f"lightning_bias: error: {err}\n(set LIGHTNING_BIAS_DEBUG=1 for the traceback)", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Data: sources, the synthetic bios testbed, and the classification data module."""

@@ -1,0 +1,243 @@
+"""``SequenceClassifier``: fine-tune any Hugging Face sequence classifier with fairness metrics.
+
+Read top to bottom, one run is: build the model once the data's labels are known
+(``configure_model``); train on the weighted mean of per-example losses, passed through the
+mitigations' ``loss`` hooks; at each validation epoch log group-fairness metrics synced once
+across ranks; at the end of fit export a Hugging Face checkpoint and write the bias report of
+the validation split; at the end of test write the report of the test split.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from pytorch_lightning.loggers import CSVLogger
+from pytorch_lightning.utilities import rank_zero_info, rank_zero_warn
+from transformers import AutoModelForSequenceClassification, get_linear_schedule_with_warmup
+
+from lightning_bias.export import export_hf
+from lightning_bias.metrics import FairnessMetrics
+from lightning_bias.mitigation import mitigations_of
+from lightning_bias.models.pretrained import MINILM_ALIAS, build_config, load_tokenizer, resolve_pretrained
+from lightning_bias.report import format_markdown, write_bias_report
+
+HF_EXPORT_DIR = "hf_export"
+
+
+def run_dir(trainer: pl.Trainer) -> Path:
+    """Where a run's outputs go: the CSV logger's version dir, else ``default_root_dir``.
+
+    Every rank may call it (no collective), so it is safe inside rank-zero-only code paths.
+    """
+    for logger in trainer.loggers:
+        if isinstance(logger, CSVLogger):
+            return Path(logger.log_dir)
+    return Path(trainer.default_root_dir)
+
+
+class SequenceClassifier(pl.LightningModule):
+    """A text classifier on ``AutoModelForSequenceClassification``.
+
+    Args:
+        model: hub name, local checkpoint directory, or ``"minilm"`` (the packaged pre-trained MiniLM).
+        model_config: instead of ``model``, a config dict for a randomly initialised model, e.g.
+            ``{"model_type": "bert", "hidden_size": 32, "num_hidden_layers": 2, ...}``.
+        tokenizer: where the tokenizer comes from (default: ``model``, or ``"minilm"`` with ``model_config``).
+        num_labels: number of classes; by default taken from the data module.
+        learning_rate, weight_decay, warmup_ratio: AdamW with linear warm-up then linear decay.
+        auc_thresholds: bins for score-based (AUC) fairness metrics on binary tasks; ``None`` disables them.
+        export_hf: write a Hugging Face checkpoint (``hf_export/``) at the end of fit.
+    """
+
+    def __init__(
+        self,
+        model: str | None = None,
+        model_config: dict[str, Any] | None = None,
+        tokenizer: str | None = None,
+        num_labels: int | None = None,
+        learning_rate: float = 5e-5,
+        weight_decay: float = 0.01,
+        warmup_ratio: float = 0.1,
+        auc_thresholds: int | None = None,
+        export_hf: bool = True,
+    ) -> None:
+        super().__init__()
+        if (model is None) == (model_config is None):
+            raise ValueError("SequenceClassifier: give exactly one of model (name or path) and model_config (dict)")
+        if not 0.0 <= warmup_ratio < 1.0:
+            raise ValueError(f"model.warmup_ratio must be in [0, 1), got {warmup_ratio}")
+        self.save_hyperparameters()
+        self.model_source = resolve_pretrained(model) if model is not None else None
+        self.tokenizer = load_tokenizer(tokenizer or model or MINILM_ALIAS)
+        self.net: torch.nn.Module | None = None
+        self.label_names: list[str] = []
+        self.group_names: list[str] = []
+        self.val_metrics: FairnessMetrics | None = None
+        self.test_metrics: FairnessMetrics | None = None
+        self.last_val_report: dict[str, Any] | None = None
+        self.report_sections: dict[str, dict[str, Any]] = {}
+        self._predictions: list[dict[str, Any]] = []
+
+    # --- building -------------------------------------------------------------------------------
+
+    def setup(self, stage: str) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None)
+        label_names = list(getattr(datamodule, "label_names", []) or [])
+        group_names = list(getattr(datamodule, "group_names", []) or [])
+        num_labels = self.hparams.num_labels
+        if label_names and num_labels is not None and num_labels != len(label_names):
+            raise ValueError(f"model.num_labels is {num_labels} but the data has {len(label_names)} labels {label_names}")
+        if not label_names:
+            if num_labels is None:
+                raise ValueError("model.num_labels is not set and the data module gives no label names")
+            label_names = [str(i) for i in range(num_labels)]
+        self.label_names = label_names
+        self.group_names = group_names or ["all"]
+        if self.val_metrics is None:
+            kwargs = {"group_names": self.group_names, "class_names": self.label_names}
+            if self.hparams.auc_thresholds and len(self.label_names) == 2:
+                kwargs["thresholds"] = self.hparams.auc_thresholds
+            self.val_metrics = FairnessMetrics(len(self.label_names), max(len(self.group_names), 2), **kwargs)
+            self.test_metrics = FairnessMetrics(len(self.label_names), max(len(self.group_names), 2), **kwargs)
+
+    def configure_model(self) -> None:
+        if self.net is not None:
+            return
+        num_labels = len(self.label_names)
+        id2label = dict(enumerate(self.label_names))
+        label2id = {name: i for i, name in id2label.items()}
+        if self.model_source is not None:
+            self.net = AutoModelForSequenceClassification.from_pretrained(
+                self.model_source, num_labels=num_labels, id2label=id2label, label2id=label2id,
+                ignore_mismatched_sizes=True,
+            )
+        else:
+            config = build_config(
+                self.hparams.model_config, num_labels=num_labels, id2label=id2label, label2id=label2id
+            )
+            if config.vocab_size < len(self.tokenizer):
+                raise ValueError(
+                    f"model_config.vocab_size {config.vocab_size} is smaller than the tokenizer's "
+                    f"{len(self.tokenizer)} tokens; raise it or choose another tokenizer"
+                )
+            self.net = AutoModelForSequenceClassification.from_config(config)
+
+    # --- training -------------------------------------------------------------------------------
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.net(input_ids=input_ids, attention_mask=attention_mask).logits
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        logits = self(batch["input_ids"], batch["attention_mask"])
+        per_example = F.cross_entropy(logits.float(), batch["labels"], reduction="none")
+        weights = batch.get("weights")
+        if weights is None:
+            loss = per_example.mean()
+        else:
+            loss = (per_example * weights).sum() / weights.sum().clamp_min(torch.finfo(per_example.dtype).tiny)
+        outputs = {"logits": logits, "per_example_loss": per_example}
+        for mitigation in mitigations_of(self.trainer.callbacks):
+            loss = mitigation.loss(outputs, batch, loss)
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(per_example))
+        return loss
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        decay, no_decay = [], []
+        for name, param in self.named_parameters():
+            if not param.requires_grad:
+                continue
+            (no_decay if param.ndim < 2 or "LayerNorm" in name or name.endswith(".bias") else decay).append(param)
+        optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": self.hparams.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=self.hparams.learning_rate,
+        )
+        total = max(int(self.trainer.estimated_stepping_batches), 1)
+        scheduler = get_linear_schedule_with_warmup(optimizer, int(total * self.hparams.warmup_ratio), total)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    # --- evaluation -----------------------------------------------------------------------------
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        logits = self(batch["input_ids"], batch["attention_mask"])
+        self.val_metrics.update(logits, batch["labels"], batch["groups"])
+        loss = F.cross_entropy(logits.float(), batch["labels"])
+        self.log("val/loss", loss, sync_dist=True, batch_size=len(logits))
+
+    def on_validation_epoch_end(self) -> None:
+        values = self.val_metrics.compute()
+        report = self.val_metrics.report()
+        self.val_metrics.reset()
+        if self.trainer.sanity_checking:
+            return
+        self.log_dict({f"val/{k}": v for k, v in values.items()}, sync_dist=False)
+        self.last_val_report = report
+
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        logits = self(batch["input_ids"], batch["attention_mask"])
+        self.test_metrics.update(logits, batch["labels"], batch["groups"])
+
+    def on_test_epoch_end(self) -> None:
+        values = self.test_metrics.compute()
+        report = self.test_metrics.report()
+        self.test_metrics.reset()
+        self.log_dict({f"test/{k}": v for k, v in values.items()}, sync_dist=False)
+        self._write_report("test", report)
+
+    def predict_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
+        probs = self(batch["input_ids"], batch["attention_mask"]).float().softmax(-1)
+        out = {"pred": probs.argmax(-1), "probs": probs, "label": batch["labels"], "group": batch["groups"]}
+        self._predictions.append({k: v.cpu() for k, v in out.items()})
+        return out
+
+    def on_predict_epoch_end(self) -> None:
+        """Write ``predictions.jsonl`` (one per rank when several) into the run dir."""
+        directory = run_dir(self.trainer)
+        directory.mkdir(parents=True, exist_ok=True)
+        suffix = f".rank{self.global_rank}" if self.trainer.world_size > 1 else ""
+        lines = []
+        for chunk in self._predictions:
+            for pred, probs, label, group in zip(chunk["pred"], chunk["probs"], chunk["label"], chunk["group"],
+                                                 strict=True):
+                lines.append(json.dumps({
+                    "pred": self.label_names[int(pred)], "label": self.label_names[int(label)],
+                    "group": self.group_names[int(group)], "probs": [round(float(p), 6) for p in probs],
+                }))
+        from lightning_bias.report import atomic_write_text
+
+        atomic_write_text(directory / f"predictions{suffix}.jsonl", "\n".join(lines) + ("\n" if lines else ""))
+        self._predictions.clear()
+
+    # --- end of fit -----------------------------------------------------------------------------
+
+    def on_fit_end(self) -> None:
+        if self.hparams.export_hf:
+            path = export_hf(self.trainer, self.net, self.tokenizer, run_dir(self.trainer) / HF_EXPORT_DIR)
+            rank_zero_info(f"Hugging Face export: {path}")
+        if self.last_val_report is None:
+            rank_zero_warn("no validation epoch ran, so no bias report was written; enable validation to get one")
+            return
+        self._write_report("val", self.last_val_report)
+
+    def _write_report(self, split: str, metrics_report: dict[str, Any]) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None)
+        report = {
+            "split": split,
+            **metrics_report,
+            "train_cooccurrence": getattr(datamodule, "train_cooccurrence", {}),
+            "mitigations": [
+                {"class": f"{type(m).__module__}.{type(m).__qualname__}", "stage": m.stage}
+                for m in mitigations_of(self.trainer.callbacks)
+            ],
+            "model": self.hparams.model or "model_config",
+            **self.report_sections.get(split, {}),
+        }
+        directory = run_dir(self.trainer)
+        if self.trainer.is_global_zero:
+            path = write_bias_report(report, directory)
+            print(format_markdown(json.loads(path.read_text())))
+            rank_zero_info(f"bias report: {path}")
