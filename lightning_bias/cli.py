@@ -17,6 +17,7 @@ from __future__ import annotations
 import netrc
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -85,6 +86,8 @@ def run_fit_cli(args: Sequence[str]) -> BiasCLI:
     from lightning_bias.data.datamodule import BiasDataModule
     from lightning_bias.models.classifier import SequenceClassifier
 
+    # the console script hands its own argv over as `args`; Lightning would warn about both being set
+    warnings.filterwarnings("ignore", message=".*LightningCLI's args parameter is intended.*")
     return BiasCLI(
         SequenceClassifier,
         BiasDataModule,

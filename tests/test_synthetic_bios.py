@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections import Counter
@@ -29,8 +30,14 @@ def tokens(text: str) -> list[str]:
     return re.findall(r"[a-z][a-z'-]*", text.lower())
 
 
+@functools.cache
+def phrase_pattern(phrase: str) -> re.Pattern:
+    return re.compile(rf"(?<!\w){re.escape(phrase)}(?!\w)")
+
+
 def contains_phrase(text: str, phrase: str) -> bool:
-    return re.search(rf"(?<!\w){re.escape(phrase)}(?!\w)", text) is not None
+    """Whole-word occurrence (the substring test first, for speed)."""
+    return phrase in text and phrase_pattern(phrase).search(text) is not None
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +71,7 @@ def test_different_seeds_give_different_bios():
 
 def assert_exact_female_counts(bios, rates: dict[str, float]) -> None:
     per_label = Counter(bios.labels)
-    female = Counter(label for label, group in zip(bios.labels, bios.groups) if group == 1)
+    female = Counter(label for label, group in zip(bios.labels, bios.groups, strict=True) if group == 1)
     for label, occupation in enumerate(bios.label_names):
         assert female[label] == round(rates[occupation] * per_label[label]), occupation
 
@@ -85,7 +92,9 @@ def test_stereotypical_preset_is_exact_and_skews_each_family_both_ways():
     bios = generate_bios(3200, seed=5, female_rate="stereotypical")
     assert_exact_female_counts(bios, STEREOTYPICAL_FEMALE_RATE)
     realised = bios.cooccurrence()
-    assert realised["nurse"]["female"] == pytest.approx(0.88) and realised["surgeon"]["female"] == pytest.approx(0.25)
+    assert realised["nurse"]["female"] == pytest.approx(0.88) and realised["surgeon"][
+        "female"
+    ] == pytest.approx(0.25)
     # within every family gender carries information (rates differ); most families straddle 0.5
     straddling = 0
     for members in FAMILIES.values():
@@ -106,30 +115,45 @@ def test_occupations_are_uniform_by_default_and_follow_weights_exactly():
     assert max(uniform.values()) - min(uniform.values()) <= 1 and sum(uniform.values()) == 1003
 
     chosen = ["nurse", "surgeon", "chef"]
-    bios = generate_bios(1000, seed=0, occupations=chosen, occupation_weights={"nurse": 2, "surgeon": 1, "chef": 1})
+    bios = generate_bios(
+        1000, seed=0, occupations=chosen, occupation_weights={"nurse": 2, "surgeon": 1, "chef": 1}
+    )
     assert bios.label_names == chosen
     assert Counter(bios.labels) == {0: 500, 1: 250, 2: 250}
 
 
 def test_ambiguity_is_exact_per_occupation_and_gender_cell():
     bios = generate_bios(1600, seed=9, ambiguity=0.37)
-    cells = Counter(zip(bios.labels, bios.groups))
-    lacking = Counter((l, g) for l, g, cue in zip(bios.labels, bios.groups, bios.has_occupation_cue) if not cue)
+    cells = Counter(zip(bios.labels, bios.groups, strict=True))
+    lacking = Counter(
+        (label, group)
+        for label, group, cue in zip(bios.labels, bios.groups, bios.has_occupation_cue, strict=True)
+        if not cue
+    )
     for cell, size in cells.items():
         assert lacking[cell] == round(0.37 * size)
 
 
 def test_cooccurrence_table_counts_and_rates():
     table = cooccurrence_table([0, 0, 0, 1], [1, 1, 0, 0], ["a", "b", "c"], ["male", "female"])
-    assert table["a"] == {"male": pytest.approx(1 / 3), "female": pytest.approx(2 / 3), "count": 3,
-                          "count_male": 1, "count_female": 2}
+    assert table["a"] == {
+        "male": pytest.approx(1 / 3),
+        "female": pytest.approx(2 / 3),
+        "count": 3,
+        "count_male": 1,
+        "count_female": 2,
+    }
     assert table["b"]["male"] == 1.0 and table["b"]["count"] == 1
     assert math.isnan(table["c"]["female"]) and table["c"]["count"] == 0
 
 
 @pytest.mark.parametrize(
     ("labels", "groups", "match"),
-    [([0, 1], [0], "row-aligned"), ([0, 3], [0, 1], "row 1 has label 3"), ([0, 1], [0, 2], "row 1 has group 2")],
+    [
+        ([0, 1], [0], "row-aligned"),
+        ([0, 3], [0, 1], "row 1 has label 3"),
+        ([0, 1], [0, 2], "row 1 has group 2"),
+    ],
 )
 def test_cooccurrence_table_rejects_bad_rows(labels, groups, match):
     with pytest.raises(ValueError, match=match):
@@ -151,13 +175,15 @@ def test_templates_have_one_to_three_sentences():
 
 def test_every_bio_signals_its_gender_and_never_the_other(large_sample, first_names):
     own_words = {0: MALE_WORDS | first_names["male"], 1: FEMALE_WORDS | first_names["female"]}
-    for text, group in zip(large_sample.texts, large_sample.groups):
+    for text, group in zip(large_sample.texts, large_sample.groups, strict=True):
         words = set(tokens(text))
         assert words & own_words[group], f"no gender signal in {text!r}"
         assert not words & own_words[1 - group], f"signal of the other gender in {text!r}"
 
 
-def test_some_bios_carry_gender_only_through_pronouns_or_only_through_the_first_name(large_sample, first_names):
+def test_some_bios_carry_gender_only_through_pronouns_or_only_through_the_first_name(
+    large_sample, first_names
+):
     """Dr./Prof. are neutral: there must be bios where the name form alone hides the gender, and bios
     where nothing but the first name shows it."""
     all_first = first_names["male"] | first_names["female"]
@@ -174,10 +200,15 @@ def test_some_bios_carry_gender_only_through_pronouns_or_only_through_the_first_
 
 def test_names_and_gender_words_never_collide_with_the_vocabulary(first_names):
     vocabulary = bios_vocabulary()
-    assert len(first_names["male"]) >= 60 and len(first_names["female"]) >= 60 and len(vocabulary.surnames) >= 60
+    assert (
+        len(first_names["male"]) >= 60 and len(first_names["female"]) >= 60 and len(vocabulary.surnames) >= 60
+    )
     assert not first_names["male"] & first_names["female"]
-    phrases = [t.text for t in vocabulary.templates] + [
-        p for f in FAMILIES for p in family_cue_phrases(f)] + [p for o in OCCUPATIONS for p in occupation_cue_phrases(o)]
+    phrases = (
+        [t.text for t in vocabulary.templates]
+        + [p for f in FAMILIES for p in family_cue_phrases(f)]
+        + [p for o in OCCUPATIONS for p in occupation_cue_phrases(o)]
+    )
     phrases += list(vocabulary.cities + vocabulary.schools + vocabulary.hobbies)
     vocabulary_words = {w for phrase in phrases for w in tokens(re.sub(r"\{\w+\}", " ", phrase))}
     names = first_names["male"] | first_names["female"] | {s.lower() for s in vocabulary.surnames}
@@ -191,7 +222,7 @@ def test_names_and_gender_words_never_collide_with_the_vocabulary(first_names):
 def test_ambiguity_zero_every_bio_has_its_occupation_cue():
     bios = generate_bios(1600, seed=11, ambiguity=0.0)
     assert all(bios.has_occupation_cue)
-    for text, label in zip(bios.texts, bios.labels):
+    for text, label in zip(bios.texts, bios.labels, strict=True):
         own = occupation_cue_phrases(bios.label_names[label])
         assert any(contains_phrase(text, phrase) for phrase in own), text
 
@@ -207,7 +238,7 @@ def test_ambiguity_one_no_bio_has_any_occupation_cue():
 
 def test_every_bio_carries_its_family_cue(large_sample):
     family_of = {o: f for f, members in FAMILIES.items() for o in members}
-    for text, label in zip(large_sample.texts, large_sample.labels):
+    for text, label in zip(large_sample.texts, large_sample.labels, strict=True):
         family = family_of[large_sample.label_names[label]]
         assert any(contains_phrase(text, phrase) for phrase in family_cue_phrases(family)), text
 
@@ -215,16 +246,16 @@ def test_every_bio_carries_its_family_cue(large_sample):
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_without_cue_both_occupations_of_a_family_use_the_same_family_phrases(family):
     first, second = FAMILIES[family]
-    bios = generate_bios(4000, seed=13, ambiguity=1.0, occupations=[first, second], female_rate=0.5)
+    bios = generate_bios(2000, seed=13, ambiguity=1.0, occupations=[first, second], female_rate=0.5)
     used = {0: set(), 1: set()}
-    for text, label in zip(bios.texts, bios.labels):
+    for text, label in zip(bios.texts, bios.labels, strict=True):
         used[label] |= {phrase for phrase in family_cue_phrases(family) if contains_phrase(text, phrase)}
     assert used[0] == used[1]
     assert len(used[0]) >= len(family_cue_phrases(family)) - 1  # nearly every phrase shows up
 
 
 def non_gender_document_frequency(bios, label: int, gender_words: set[str]) -> dict[str, float]:
-    texts = [t for t, l in zip(bios.texts, bios.labels) if l == label]
+    texts = [t for t, y in zip(bios.texts, bios.labels, strict=True) if y == label]
     counts = Counter(w for text in texts for w in set(tokens(text)) - gender_words)
     return {word: count / len(texts) for word, count in counts.items()}
 
@@ -273,8 +304,14 @@ def test_to_dataset_has_the_contract_columns():
         ({"female_rate": "skewed"}, "unknown preset.*balanced.*stereotypical"),
         ({"female_rate": {**STEREOTYPICAL_FEMALE_RATE, "nurse": 1.5}}, r"female_rate\['nurse'\]=1\.5"),
         ({"female_rate": {"nurse": 0.5}}, r"no rate for \['surgeon'"),
-        ({"female_rate": {**STEREOTYPICAL_FEMALE_RATE, "astronaut": 0.5}}, "unknown occupations.*astronaut.*nurse"),
-        ({"occupations": ["nurse", "astronaut"]}, r"unknown occupations \['astronaut'\]; valid occupations are.*chef"),
+        (
+            {"female_rate": {**STEREOTYPICAL_FEMALE_RATE, "astronaut": 0.5}},
+            "unknown occupations.*astronaut.*nurse",
+        ),
+        (
+            {"occupations": ["nurse", "astronaut"]},
+            r"unknown occupations \['astronaut'\]; valid occupations are.*chef",
+        ),
         ({"occupations": "nurse"}, r"list of occupation names, e\.g\. \['nurse'\]"),
         ({"occupations": []}, "occupations is empty"),
         ({"occupations": ["nurse", "nurse"]}, "more than once"),
@@ -282,7 +319,10 @@ def test_to_dataset_has_the_contract_columns():
         ({"ambiguity": -0.2}, r"ambiguity=-0\.2"),
         ({"occupation_weights": {"nurse": 1.0}}, r"no weight for \['surgeon'"),
         ({"occupation_weights": dict.fromkeys(OCCUPATIONS, 0.0)}, "positive finite number"),
-        ({"occupation_weights": {**dict.fromkeys(OCCUPATIONS, 1.0), "pilot": 1.0}}, "unknown occupations.*pilot"),
+        (
+            {"occupation_weights": {**dict.fromkeys(OCCUPATIONS, 1.0), "pilot": 1.0}},
+            "unknown occupations.*pilot",
+        ),
         ({"seed": 1.5}, "seed must be an integer"),
     ],
 )
@@ -293,7 +333,9 @@ def test_bad_arguments_raise_actionable_errors(kwargs, match):
 
 @pytest.mark.parametrize("num_examples", [0, 15, 2.5])
 def test_too_few_examples_for_the_occupations(num_examples):
-    with pytest.raises(ValueError, match=r"num_examples=.*at least 16.*raise num_examples or pass fewer occupations"):
+    with pytest.raises(
+        ValueError, match=r"num_examples=.*at least 16.*raise num_examples or pass fewer occupations"
+    ):
         generate_bios(num_examples)
 
 

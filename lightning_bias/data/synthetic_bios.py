@@ -130,7 +130,15 @@ class FamilyVocabulary:
 
     def phrases(self) -> tuple[str, ...]:
         """Every family-level phrase (the titles included)."""
-        return self.fields + self.roles + self.workplaces + self.duties + self.topics + self.credentials + self.titles
+        return (
+            self.fields
+            + self.roles
+            + self.workplaces
+            + self.duties
+            + self.topics
+            + self.credentials
+            + self.titles
+        )
 
 
 @dataclass(frozen=True)
@@ -218,8 +226,14 @@ def _check_vocabulary(vocabulary: BiosVocabulary) -> None:
             if not getattr(words, kind):
                 raise ValueError(f"{where / 'occupations.json'}: occupation {occupation!r} has no {kind}")
     owners: dict[str, str] = {}
-    sources = [(f"family {f!r}", v.phrases()[: -len(v.titles) or None]) for f, v in vocabulary.families.items()]
-    sources += [(f"occupation {o!r}", v.phrases()[: -len(v.titles) or None]) for o, v in vocabulary.occupations.items()]
+    sources = [
+        (f"family {f!r}", [p for p in v.phrases() if p not in v.titles])
+        for f, v in vocabulary.families.items()
+    ]
+    sources += [
+        (f"occupation {o!r}", [p for p in v.phrases() if p not in v.titles])
+        for o, v in vocabulary.occupations.items()
+    ]
     for owner, phrases in sources:  # titles may repeat across families (Dr.), other phrases may not
         for phrase in phrases:
             if owners.setdefault(phrase, owner) != owner:
@@ -240,7 +254,9 @@ def _check_vocabulary(vocabulary: BiosVocabulary) -> None:
         ((male | female) & set(vocabulary.surnames), "the first-name files and surnames.txt"),
     ]:
         if clash:
-            raise ValueError(f"{where}: names {sorted(clash)} appear in both {files}; a name must signal one thing")
+            raise ValueError(
+                f"{where}: names {sorted(clash)} appear in both {files}; a name must signal one thing"
+            )
 
 
 @cache
@@ -343,22 +359,29 @@ def cooccurrence_table(
     "count_<group_name>": n_label_group for every group}}``; a label with no rows has NaN rates.
     """
     if len(labels) != len(groups):
-        raise ValueError(f"cooccurrence_table: {len(labels)} labels but {len(groups)} groups; pass row-aligned lists")
+        raise ValueError(
+            f"cooccurrence_table: {len(labels)} labels but {len(groups)} groups; pass row-aligned lists"
+        )
     counts = [[0] * len(group_names) for _ in label_names]
-    for row, (label, group) in enumerate(zip(labels, groups)):
+    for row, (label, group) in enumerate(zip(labels, groups, strict=True)):
         if not 0 <= label < len(label_names):
-            raise ValueError(f"cooccurrence_table: row {row} has label {label}, outside 0..{len(label_names) - 1}")
+            raise ValueError(
+                f"cooccurrence_table: row {row} has label {label}, outside 0..{len(label_names) - 1}"
+            )
         if not 0 <= group < len(group_names):
-            raise ValueError(f"cooccurrence_table: row {row} has group {group}, outside 0..{len(group_names) - 1}")
+            raise ValueError(
+                f"cooccurrence_table: row {row} has group {group}, outside 0..{len(group_names) - 1}"
+            )
         counts[label][group] += 1
     table: dict[str, dict[str, float]] = {}
-    for label_name, row_counts in zip(label_names, counts):
+    for label_name, row_counts in zip(label_names, counts, strict=True):
         total = sum(row_counts)
         entry: dict[str, float] = {
-            name: (count / total if total else math.nan) for name, count in zip(group_names, row_counts)
+            name: (count / total if total else math.nan)
+            for name, count in zip(group_names, row_counts, strict=True)
         }
         entry["count"] = total
-        entry.update({f"count_{name}": count for name, count in zip(group_names, row_counts)})
+        entry.update({f"count_{name}": count for name, count in zip(group_names, row_counts, strict=True)})
         table[label_name] = entry
     return table
 
@@ -405,7 +428,7 @@ def generate_bios(
     _check_probability(ambiguity, "ambiguity", "the share of bios lacking their occupation cue")
     rng = random.Random(seed)
     per_occupation = _apportion(num_examples, _resolve_weights(occupation_weights, chosen), rng)
-    for occupation, count in zip(chosen, per_occupation):
+    for occupation, count in zip(chosen, per_occupation, strict=True):
         if count == 0:
             raise ValueError(
                 f"occupation_weights leave {occupation!r} with no bio at num_examples={num_examples}; "
@@ -413,7 +436,7 @@ def generate_bios(
             )
 
     plan: list[tuple[int, int, bool]] = []  # (label, group, has_occupation_cue)
-    for label, (occupation, count) in enumerate(zip(chosen, per_occupation)):
+    for label, (occupation, count) in enumerate(zip(chosen, per_occupation, strict=True)):
         num_female = round(rates[occupation] * count)
         for group, cell in ((0, count - num_female), (1, num_female)):
             num_lacking = round(ambiguity * cell)
@@ -438,7 +461,12 @@ def generate_bios(
 
 
 def _render(
-    vocabulary: BiosVocabulary, template_id: int, occupation: str, gender: str, has_cue: bool, rng: random.Random
+    vocabulary: BiosVocabulary,
+    template_id: int,
+    occupation: str,
+    gender: str,
+    has_cue: bool,
+    rng: random.Random,
 ) -> str:
     """Fill one template for one person. Draws the same number of values whatever the template."""
     template = vocabulary.templates[template_id]
@@ -460,7 +488,11 @@ def _render(
     # Without pronouns the first name must show (a neutral "Dr. Lee" alone would hide the gender).
     forms = ["first", "titled_first", "titled"] if template.has_pronoun else ["first", "titled_first"]
     form = rng.choices(forms, weights=[0.5, 0.25, 0.25][: len(forms)])[0]
-    name = {"first": f"{first} {last}", "titled_first": f"{title} {first} {last}", "titled": f"{title} {last}"}[form]
+    name = {
+        "first": f"{first} {last}",
+        "titled_first": f"{title} {first} {last}",
+        "titled": f"{title} {last}",
+    }[form]
     ref = first if form == "first" else f"{title} {last}"
 
     slots = {
@@ -489,7 +521,9 @@ def _render(
 def _check_occupation_names(names: Sequence[str], argument: str) -> None:
     unknown = [name for name in names if name not in OCCUPATION_FAMILY]
     if unknown:
-        raise ValueError(f"{argument}: unknown occupations {unknown}; valid occupations are {list(OCCUPATIONS)}")
+        raise ValueError(
+            f"{argument}: unknown occupations {unknown}; valid occupations are {list(OCCUPATIONS)}"
+        )
 
 
 def _check_probability(value: object, argument: str, meaning: str) -> None:
@@ -501,7 +535,9 @@ def _resolve_occupations(occupations: Sequence[str] | None) -> tuple[str, ...]:
     if occupations is None:
         return OCCUPATIONS
     if isinstance(occupations, str):
-        raise ValueError(f"occupations={occupations!r}: pass a list of occupation names, e.g. [{occupations!r}]")
+        raise ValueError(
+            f"occupations={occupations!r}: pass a list of occupation names, e.g. [{occupations!r}]"
+        )
     chosen = tuple(occupations)
     if not chosen:
         raise ValueError(f"occupations is empty; pass None for all or a list among {list(OCCUPATIONS)}")
@@ -531,7 +567,9 @@ def _resolve_female_rates(
                 "{**STEREOTYPICAL_FEMALE_RATE, 'nurse': 0.5}"
             )
         for occupation in chosen:
-            _check_probability(female_rate[occupation], f"female_rate[{occupation!r}]", "P(female | occupation)")
+            _check_probability(
+                female_rate[occupation], f"female_rate[{occupation!r}]", "P(female | occupation)"
+            )
         return {occupation: float(female_rate[occupation]) for occupation in chosen}
     _check_probability(female_rate, "female_rate", "P(female | occupation)")
     return dict.fromkeys(chosen, float(female_rate))
@@ -551,7 +589,11 @@ def _resolve_weights(weights: Mapping[str, float] | None, chosen: Sequence[str])
         )
     for occupation in chosen:
         weight = weights[occupation]
-        if isinstance(weight, bool) or not isinstance(weight, int | float) or not (math.isfinite(weight) and weight > 0):
+        if (
+            isinstance(weight, bool)
+            or not isinstance(weight, int | float)
+            or not (math.isfinite(weight) and weight > 0)
+        ):
             raise ValueError(
                 f"occupation_weights[{occupation!r}]={weight!r}: must be a positive finite number; "
                 "to leave an occupation out, drop it from occupations"
