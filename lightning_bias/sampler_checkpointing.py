@@ -93,10 +93,16 @@ class ResumableDataLoader(DataLoader):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if not isinstance(self.sampler, ResumableSampler):
+            hint = (
+                " Lightning wrapped the sampler for DDP: run the Trainer with use_distributed_sampler=False, the "
+                "sampler shards by rank itself."
+                if "Distributed" in type(self.sampler).__name__
+                else " Pass sampler=DistributedWeightedSampler(...), or use a plain DataLoader if exact mid-epoch "
+                "resume is not needed."
+            )
             raise ValueError(
-                f"ResumableDataLoader needs a resumable sampler (state_dict/load_state_dict/set_epoch/resume_offset), "
-                f"got {type(self.sampler).__name__}. Pass sampler=DistributedWeightedSampler(...), or use a plain "
-                "DataLoader if exact mid-epoch resume is not needed."
+                "ResumableDataLoader needs a resumable sampler (state_dict/load_state_dict/set_epoch/resume_offset), "
+                f"got {type(self.sampler).__name__}.{hint}"
             )
         if self.batch_size is None:
             raise ValueError(

@@ -33,7 +33,9 @@ def _validate_replica(num_replicas: int, rank: int) -> None:
     if not isinstance(num_replicas, int) or num_replicas < 1:
         raise ValueError(f"num_replicas must be a positive integer, got {num_replicas!r}.")
     if not isinstance(rank, int) or not 0 <= rank < num_replicas:
-        raise ValueError(f"rank must be an integer in [0, {num_replicas - 1}] (num_replicas={num_replicas}), got {rank!r}.")
+        raise ValueError(
+            f"rank must be an integer in [0, {num_replicas - 1}] (num_replicas={num_replicas}), got {rank!r}."
+        )
 
 
 def _validated_weights(weights: Sequence[float] | torch.Tensor) -> torch.Tensor:
@@ -46,13 +48,17 @@ def _validated_weights(weights: Sequence[float] | torch.Tensor) -> torch.Tensor:
     not_finite = (~torch.isfinite(tensor)).nonzero()
     if not_finite.numel():
         index = int(not_finite[0])
-        raise ValueError(f"weights[{index}] = {tensor[index].item()} is not finite; every weight must be a finite number >= 0.")
+        raise ValueError(
+            f"weights[{index}] = {tensor[index].item()} is not finite; every weight must be a finite number >= 0."
+        )
     negative = (tensor < 0).nonzero()
     if negative.numel():
         index = int(negative[0])
         raise ValueError(f"weights[{index}] = {tensor[index].item()} is negative; every weight must be >= 0.")
     if not bool((tensor > 0).any()):
-        raise ValueError(f"all {tensor.numel()} weights are zero; at least one example needs a positive weight.")
+        raise ValueError(
+            f"all {tensor.numel()} weights are zero; at least one example needs a positive weight."
+        )
     return tensor
 
 
@@ -101,7 +107,9 @@ class DistributedWeightedSampler(Sampler[int]):
         if not self.replacement:
             nonzero = int((self.weights > 0).sum())
             if self.total_size > nonzero:
-                rounded = f" (num_samples={num_samples} rounded up to a multiple of num_replicas={num_replicas})"
+                rounded = (
+                    f" (num_samples={num_samples} rounded up to a multiple of num_replicas={num_replicas})"
+                )
                 raise ValueError(
                     f"Sampling without replacement needs at most one draw per non-zero weight, but the draw has "
                     f"{self.total_size} indices{rounded if self.total_size != num_samples else ''} and only {nonzero} "
@@ -158,7 +166,9 @@ class DistributedWeightedSampler(Sampler[int]):
         """Resume: the next iteration yields epoch ``state["epoch"]`` from position ``state["num_yielded"]``."""
         missing = {"epoch", "num_yielded", "seed"} - set(state)
         if missing:
-            raise ValueError(f"sampler state is missing keys {sorted(missing)}; expected the dict from state_dict().")
+            raise ValueError(
+                f"sampler state is missing keys {sorted(missing)}; expected the dict from state_dict()."
+            )
         if int(state["seed"]) != self.seed:
             raise ValueError(
                 f"sampler state was saved with seed={state['seed']} but this sampler has seed={self.seed}; "

@@ -52,7 +52,7 @@ def table_size(table: datasets.Dataset) -> dict[str, int]:
     """``{"lines": rows, "characters": total characters}`` of a table with a ``text`` column."""
     if len(table) == 0:
         return {"lines": 0, "characters": 0}
-    lengths = pc.utf8_length(table.data.column("text"))
+    lengths = pc.utf8_length(table.with_format("arrow")[:]["text"])
     return {"lines": len(table), "characters": int(pc.sum(lengths).as_py() or 0)}
 
 
@@ -82,7 +82,7 @@ def _read_one(path: str, fmt: str, text_field: str, hf_config: str | None, hf_sp
             f"{where}: no text field {text_field!r}; it has the columns {table.column_names}. "
             "Set text_field to the column that holds the text"
         )
-    if table.features[text_field].dtype != "string":
+    if getattr(table.features[text_field], "dtype", None) not in ("string", "large_string"):
         raise ValueError(
             f"{where}: field {text_field!r} holds {table.features[text_field]}, not text; set text_field to a "
             "column of strings"
@@ -91,6 +91,8 @@ def _read_one(path: str, fmt: str, text_field: str, hf_config: str | None, hf_sp
     table = table.remove_columns(extra)
     if text_field != "text":
         table = table.rename_column(text_field, "text")
+    if table.features["text"].dtype != "string":
+        table = table.cast(datasets.Features({"text": datasets.Value("string")}))
     return table
 
 
@@ -141,6 +143,16 @@ def _text_digest(table: datasets.Dataset) -> str:
     return digest.hexdigest()
 
 
+def special_token_frame(tokenizer: PreTrainedTokenizerBase) -> tuple[list[int], list[int]]:
+    """The special tokens a tokenizer puts before and after one sequence (``[CLS]`` / ``[SEP]`` for BERT)."""
+    plain = tokenizer("a", add_special_tokens=False)["input_ids"]
+    framed = tokenizer("a", add_special_tokens=True)["input_ids"]
+    for start in range(len(framed) - len(plain) + 1):
+        if framed[start : start + len(plain)] == plain:
+            return framed[:start], framed[start + len(plain) :]
+    raise ValueError(f"cannot tell the special tokens of tokenizer {type(tokenizer).__name__}")
+
+
 def tokenize_corpus(
     table: datasets.Dataset,
     tokenizer: PreTrainedTokenizerBase,
@@ -163,8 +175,10 @@ def tokenize_corpus(
     special_ids = set(tokenizer.all_special_ids)
     separator = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
 
+    prefix, suffix = special_token_frame(tokenizer)
+
     def wrap(chunk: list[int]) -> tuple[list[int], list[int]]:
-        ids = tokenizer.build_inputs_with_special_tokens(chunk)
+        ids = prefix + chunk + suffix
         return ids, [1 if i in special_ids else 0 for i in ids]
 
     def encode(batch: dict[str, list]) -> dict[str, list]:
@@ -425,7 +439,7 @@ class CorpusDataModule(LightningDataModule):
         for split, tokens in self.tokenized.items():
             self.corpus_report[f"{split}_lines"] = len(self.tables[split])
             self.corpus_report[f"{split}_sequences"] = len(tokens)
-            lengths = pc.list_value_length(tokens.data.column("input_ids"))
+            lengths = pc.list_value_length(tokens.with_format("arrow")[:]["input_ids"])
             self.corpus_report[f"{split}_tokens"] = int(pc.sum(lengths).as_py() or 0)
         self.corpus_report.update({"block_size": self.block_size, "line_by_line": self.line_by_line,
                                    "mlm_probability": self.mlm_probability})

@@ -10,7 +10,9 @@ One run's data path, top to bottom (``setup``):
 5. tokenize once (fast tokenizer, batched, cached on disk across runs).
 
 The dataloaders pad dynamically, shard evaluation exactly once per example under DDP, and
-use the distributed-aware sampler that a mitigation supplies, if any.
+use the distributed-aware sampler that a mitigation supplies, if any. The train loader resumes
+mid-epoch exactly from a Lightning checkpoint whenever its sampler is resumable (the default
+shuffle and ``DistributedWeightedSampler`` are; length grouping is not).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import datasets
 import numpy as np
 import torch
 from pytorch_lightning import LightningDataModule
-from torch.utils.data import DataLoader, DistributedSampler, Sampler
+from torch.utils.data import DataLoader, Sampler
 from transformers import PreTrainedTokenizerBase
 
 from lightning_bias.data import sources
@@ -36,7 +38,8 @@ from lightning_bias.data.batching import LengthGroupedSampler, PaddingCollator
 from lightning_bias.data.synthetic_bios import generate_bios
 from lightning_bias.metrics import intersectional_groups
 from lightning_bias.mitigation import Mitigation, mitigations_of
-from lightning_bias.samplers import UnpaddedDistributedSampler
+from lightning_bias.sampler_checkpointing import ResumableDataLoader, ResumableSampler
+from lightning_bias.samplers import DistributedWeightedSampler, UnpaddedDistributedSampler
 
 DEFAULT_CACHE_DIR = Path(os.environ.get("LIGHTNING_BIAS_CACHE", Path.home() / ".cache" / "lightning_bias"))
 
@@ -415,9 +418,16 @@ class BiasDataModule(LightningDataModule):
             lengths = [len(ids) for ids in table["input_ids"]]
             sampler = LengthGroupedSampler(lengths, self.batch_size, num_replicas=num_replicas, rank=rank, seed=self.seed)
         if sampler is None:
-            sampler = DistributedSampler(table, num_replicas=num_replicas, rank=rank, shuffle=True, seed=self.seed)
+            # a seeded shuffle (a uniform draw without replacement) that resumes mid-epoch exactly; with several
+            # ranks, up to num_replicas - 1 rows sit out each epoch so that no row is seen twice
+            usable = len(table) - len(table) % num_replicas
+            sampler = DistributedWeightedSampler(
+                torch.ones(len(table)), num_samples=usable, num_replicas=num_replicas, rank=rank,
+                replacement=False, seed=self.seed,
+            )
         self.train_sampler = sampler
-        return DataLoader(
+        loader_class = ResumableDataLoader if isinstance(sampler, ResumableSampler) else DataLoader
+        return loader_class(
             table, batch_size=self.batch_size, sampler=sampler, collate_fn=self._collator(),
             num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
         )

@@ -42,7 +42,15 @@ def load_files(files: Mapping[str, str]) -> dict[str, datasets.Dataset]:
             )
         fmt = file_format(path)
         kwargs = {"delimiter": "\t"} if ".tsv" in [s.lower() for s in Path(path).suffixes] else {}
-        tables[split] = datasets.load_dataset(fmt, data_files=str(path), split="train", **kwargs)
+        try:
+            table = datasets.load_dataset(fmt, data_files=str(path), split="train", **kwargs)
+        except Exception as err:  # datasets raises many types; the user needs the file and the reason
+            if "corresponds to no data" in str(err):
+                raise ValueError(f"data split {split!r} has no rows: {path!r} holds no data rows") from err
+            raise ValueError(f"data.files.{split}: could not read {path!r} as {fmt}: {err}") from err
+        if len(table) == 0:
+            raise ValueError(f"data split {split!r} has no rows: {path!r} holds a header but no data")
+        tables[split] = table
     return tables
 
 

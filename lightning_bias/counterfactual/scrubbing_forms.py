@@ -1,0 +1,28 @@
+"""What scrubbing (``AttributeSwapper.neutralize``) writes in place of gendered pronouns and titles.
+
+Following De-Arteaga et al. (2019), scrubbing removes explicit gender indicators: pronouns
+become singular "they" forms, titles in front of a name are dropped, first names become a
+placeholder token. Verb agreement is not repaired ("he is" -> "they is"); classifiers do not
+care, and rewriting verbs would touch words that carry no gender.
+"""
+
+from __future__ import annotations
+
+__all__ = ["NEUTRAL_PRONOUNS", "TITLES"]
+
+# A tuple means (when a noun phrase follows, otherwise), as for one-way word-list rules.
+NEUTRAL_PRONOUNS: dict[str, str | tuple[str, str]] = {
+    "he": "they",
+    "she": "they",
+    "him": "them",
+    "her": ("their", "them"),
+    "his": ("their", "theirs"),
+    "hers": "theirs",
+    "himself": "themselves",
+    "herself": "themselves",
+}
+
+# Dropped (with a following period) when written directly before a capitalised word: "Mr. Smith" -> "Smith".
+TITLES = frozenset(
+    {"mr", "mrs", "ms", "mx", "miss", "mister", "missus", "sir", "madam", "madame", "dame", "lord", "lady"}
+)
