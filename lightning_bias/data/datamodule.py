@@ -403,6 +403,13 @@ class BiasDataModule(LightningDataModule):
     def _world(self) -> tuple[int, int]:
         if self.trainer is None:
             return 1, 0
+        # Lightning keeps the flag only on its private connector; a wrapped sampler would shard twice
+        wraps = getattr(self.trainer._accelerator_connector, "use_distributed_sampler", False)
+        if self.trainer.world_size > 1 and wraps:
+            raise ValueError(
+                "BiasDataModule shards its data by rank itself (exact evaluation, mitigation samplers): run the "
+                "Trainer with use_distributed_sampler=False (the lightning_bias CLI does so by default)"
+            )
         return self.trainer.world_size, self.trainer.global_rank
 
     def _collator(self) -> PaddingCollator:

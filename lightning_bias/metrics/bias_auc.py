@@ -26,6 +26,7 @@ from lightning_bias.metrics.input_validation import (
     check_value_ranges,
     positive_class_scores,
 )
+from lightning_bias.metrics.state_sync import all_reduce_sum
 
 
 class GroupScoreHistogramMetric(Metric):
@@ -64,6 +65,7 @@ class GroupScoreHistogramMetric(Metric):
         validate_args: bool = True,
         **kwargs: Any,
     ) -> None:
+        kwargs.setdefault("dist_sync_fn", all_reduce_sum)
         super().__init__(**kwargs)
         owner = type(self).__name__
         self.num_groups = check_count("num_groups", num_groups, 2, owner)

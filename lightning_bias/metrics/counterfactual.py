@@ -10,6 +10,7 @@ from torchmetrics import Metric
 
 from lightning_bias.metrics import functional as F
 from lightning_bias.metrics.input_validation import ValueRange, check_value_ranges
+from lightning_bias.metrics.state_sync import all_reduce_sum
 
 
 class CounterfactualFlipRate(Metric):
@@ -45,6 +46,7 @@ class CounterfactualFlipRate(Metric):
     rows: Tensor
 
     def __init__(self, validate_args: bool = True, **kwargs: Any) -> None:
+        kwargs.setdefault("dist_sync_fn", all_reduce_sum)
         super().__init__(**kwargs)
         self.validate_args = bool(validate_args)
         self.add_state("flips", default=torch.zeros((), dtype=torch.int64), dist_reduce_fx="sum")

@@ -24,8 +24,9 @@ class FairnessMetrics(GroupConfusionMetric):
 
     State: one ``[G, C, C]`` int64 confusion tensor (``confusion[group, target, pred]``), plus, when
     ``thresholds`` is given on a binary task, one ``[G, 2, B + 1]`` int64 histogram of positive-class scores.
-    Both are summed across processes, so ``compute``/``report`` sync ``8 * G * C * C`` bytes (+ the
-    histogram) once, whatever the number of examples and metrics derived. Every metric of
+    Both are summed across processes with one ``all_reduce`` each, so ``compute()`` (followed by
+    ``report()``) syncs ``8 * G * C * C`` bytes (+ the histogram) once, whatever the number of examples and
+    of metrics derived. Every metric of
     :mod:`lightning_bias.metrics` that is computable from these counts is computed from them, with the same
     definitions as the standalone classes (:class:`~lightning_bias.metrics.TPRGap` etc.).
 
@@ -85,6 +86,7 @@ class FairnessMetrics(GroupConfusionMetric):
         self.from_logits = bool(from_logits)
         self.auc_power = float(auc_power)
         self.with_auc = thresholds is not None
+        self._synced_counts: tuple[Tensor, Tensor | None] | None = None
         if self.with_auc:
             if num_classes != 2:
                 raise ValueError(
@@ -119,19 +121,33 @@ class FairnessMetrics(GroupConfusionMetric):
 
     def compute(self) -> dict[str, Tensor]:
         """Flat dict of scalar tensors (NaN where undefined), for ``LightningModule.log_dict``."""
-        flat = flat_fairness_metrics(
-            self.confusion, self.group_names, self.histograms if self.with_auc else None, self.auc_power
-        )
+        # runs inside torchmetrics' sync context: the states here are the ones summed over processes
+        confusion, histograms = self._synced_counts = self._count_snapshot()
+        flat = flat_fairness_metrics(confusion, self.group_names, histograms, self.auc_power)
         return {key: self._as_output(value) for key, value in flat.items()}
 
     def report(self) -> dict[str, Any]:
-        """JSON-serialisable fairness report (NaN -> ``None``) from the counts synced across processes."""
-        with self.sync_context(
-            dist_sync_fn=self.dist_sync_fn, should_sync=self._to_sync, should_unsync=self._should_unsync
-        ):
-            confusion = self.confusion.clone()
-            histograms = self.histograms.clone() if self.with_auc else None
+        """JSON-serialisable fairness report (NaN -> ``None``) from the counts synced across processes.
+
+        Right after ``compute()`` (no ``update``/``reset`` in between, cached compute), it reuses the counts
+        that ``compute()`` synced, so ``compute()`` + ``report()`` cost one sync; otherwise it syncs itself.
+        """
+        if self._computed is not None and self._synced_counts is not None:
+            confusion, histograms = self._synced_counts
+        else:
+            with self.sync_context(
+                dist_sync_fn=self.dist_sync_fn, should_sync=self._to_sync, should_unsync=self._should_unsync
+            ):
+                confusion, histograms = self._count_snapshot()
         return fairness_report(confusion, self.group_names, self.class_names, histograms, self.auc_power)
+
+    def reset(self) -> None:
+        """Zero the counts (and forget the counts synced by the last ``compute``)."""
+        self._synced_counts = None
+        super().reset()
+
+    def _count_snapshot(self) -> tuple[Tensor, Tensor | None]:
+        return self.confusion.clone(), (self.histograms.clone() if self.with_auc else None)
 
     def synced_state_bytes(self) -> int:
         """Bytes of the count states that a sync moves per process (confusion, plus histograms if any)."""

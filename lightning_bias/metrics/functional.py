@@ -85,7 +85,7 @@ def score_bin_indices(scores: Tensor, thresholds: Tensor) -> Tensor:
     Returns:
         ``[N]`` int64 bin indices in ``0..B``.
     """
-    return torch.bucketize(scores.to(thresholds.dtype), thresholds, right=True)
+    return torch.bucketize(scores.to(thresholds.dtype).contiguous(), thresholds, right=True)
 
 
 def group_score_histograms(
@@ -263,7 +263,7 @@ def aggregate_over_classes(values: Tensor, aggregate: ClassAggregate) -> Tensor:
     if aggregate == "none":
         return values
     if aggregate == "rms":
-        return torch.sqrt(torch.nanmean(values.abs()))
+        return torch.sqrt(torch.nanmean(values.square()))
     if aggregate == "mean":
         return torch.nanmean(values)
     if aggregate == "max":

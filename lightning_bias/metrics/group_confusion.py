@@ -18,13 +18,15 @@ from lightning_bias.metrics.input_validation import (
     check_value_ranges,
     predicted_labels,
 )
+from lightning_bias.metrics.state_sync import all_reduce_sum
 
 
 class GroupConfusionMetric(Metric):
     """Base class: accumulates a ``[G, C, C]`` int64 confusion tensor ``confusion[group, target, pred]``.
 
-    The state is summed across processes (``dist_reduce_fx="sum"``), so a DDP sync moves ``G * C * C * 8``
-    bytes whatever the number of examples. Subclasses implement ``compute`` from ``self.confusion`` with
+    The state is summed across processes (``dist_reduce_fx="sum"``) with one ``all_reduce``
+    (:func:`~lightning_bias.metrics.state_sync.all_reduce_sum`, unless ``dist_sync_fn`` is given), so a DDP
+    sync moves ``G * C * C * 8`` bytes whatever the number of examples. Subclasses implement ``compute`` from ``self.confusion`` with
     :mod:`lightning_bias.metrics.functional`.
 
     ``update(preds, target, groups)``:
@@ -36,7 +38,8 @@ class GroupConfusionMetric(Metric):
 
     ``update`` never synchronises the device with the host when ``validate_args=False``: counting uses
     ``index_add_`` into a fixed-size tensor. With ``validate_args=True`` (default) it additionally checks the
-    value ranges of the inputs, which costs exactly one device-to-host copy of a few numbers per call.
+    value ranges of the inputs (ids in range, scores finite), which costs exactly one device-to-host copy of
+    a few numbers per call.
 
     Args:
         num_classes: number of classes ``C`` (>= 2).
@@ -51,6 +54,7 @@ class GroupConfusionMetric(Metric):
     confusion: Tensor
 
     def __init__(self, num_classes: int, num_groups: int, validate_args: bool = True, **kwargs: Any) -> None:
+        kwargs.setdefault("dist_sync_fn", all_reduce_sum)
         super().__init__(**kwargs)
         owner = type(self).__name__
         self.num_classes = check_count("num_classes", num_classes, 2, owner)
@@ -83,6 +87,8 @@ class GroupConfusionMetric(Metric):
             ]
             if preds.dim() == 1:
                 ranges.append(ValueRange("preds", labels, 0, self.num_classes - 1, "Labels must be 0..num_classes-1."))
+            elif preds.is_floating_point():  # NaN/inf scores would make the argmax meaningless
+                ranges.append(ValueRange("preds", preds, -float("inf"), float("inf")))
             check_value_ranges(owner, [*ranges, *extra_ranges])
         return labels, target, groups
 

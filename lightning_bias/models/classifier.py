@@ -4,7 +4,7 @@ Read top to bottom, one run is: build the model once the data's labels are known
 (``configure_model``); train on the weighted mean of per-example losses, passed through the
 mitigations' ``loss`` hooks; at each validation epoch log group-fairness metrics synced once
 across ranks; at the end of fit export a Hugging Face checkpoint and write the bias report of
-the validation split; at the end of test write the report of the test split.
+the validation split; at the end of ``validate`` and ``test`` write the report of that split.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from pytorch_lightning.loggers import CSVLogger
+from pytorch_lightning.trainer.states import TrainerFn
 from pytorch_lightning.utilities import rank_zero_info, rank_zero_warn
 from transformers import AutoModelForSequenceClassification, get_linear_schedule_with_warmup
 
@@ -176,6 +177,8 @@ class SequenceClassifier(pl.LightningModule):
             return
         self.log_dict({f"val/{k}": v for k, v in values.items()}, sync_dist=False)
         self.last_val_report = report
+        if self.trainer.state.fn == TrainerFn.VALIDATING:  # `lightning_bias validate`: report now
+            self._write_report("val", report)
 
     def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         logits = self(batch["input_ids"], batch["attention_mask"])

@@ -1,0 +1,409 @@
+"""``MaskedLanguageModel``: continued masked-LM pre-training (the upstream stage) on any ``AutoModelForMaskedLM``.
+
+Read top to bottom, one ``pretrain`` run is:
+
+1. load the model (hub name, local checkpoint, ``"minilm"``, or a config dict for a tiny random
+   model); a checkpoint without a masked-LM head (the packaged MiniLM is a bare encoder) gets a new
+   head whose decoder is tied to the input embeddings, with a warning naming the missing weights;
+2. ``on_fit_start``: measure intrinsic bias *before* training (every rank, eval mode, no grad);
+3. train with AdamW, linear warm-up then linear decay; each step's loss passes through the upstream
+   mitigations' ``loss`` hooks;
+4. ``on_train_end`` (model still on its devices, DeepSpeed engine alive): measure intrinsic bias
+   *after*, write ``hf_checkpoint/`` (consolidated full weights, safetensors, tokenizer; gathered
+   under ZeRO-3; rank 0 writes to a temporary directory renamed into place) and
+   ``pretrain_report.json`` into the run directory.
+
+The checkpoint loads with ``AutoModelForSequenceClassification.from_pretrained(dir)``, so
+``lightning_bias fit`` takes it as ``model:``. Weights of the original checkpoint that the
+masked-LM class does not use but a classifier does (BERT's pooler) are carried into the export
+unchanged, so fine-tuning from the export starts from the same pooler as fine-tuning from the
+original model.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.utilities import rank_zero_info
+from safetensors import safe_open
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForMaskedLM,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    get_linear_schedule_with_warmup,
+)
+from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING
+from transformers.utils import cached_file
+
+from lightning_bias.intrinsic.suite import IntrinsicBiasOptions, headline_numbers, measure_intrinsic_bias
+from lightning_bias.mitigation import Mitigation, mitigations_of
+from lightning_bias.models.pretrained import MINILM_ALIAS, build_config, load_tokenizer, resolve_pretrained
+from lightning_bias.pretrain_report import atomic_directory, build_pretrain_report, write_json_atomic
+
+EXPORT_DIR = "hf_checkpoint"
+REPORT_FILE = "pretrain_report.json"
+_RECENT_LOSSES = 20
+
+
+@dataclass
+class LoadedMaskedLM:
+    """A masked LM ready to train.
+
+    ``initialised_keys``: weights missing from the checkpoint and freshly initialised (a new
+    masked-LM head); ``carried_weights``: checkpoint weights of the base model that the masked-LM
+    class does not hold (BERT's pooler), keyed by their name in the masked-LM state dict.
+    """
+
+    model: PreTrainedModel
+    source: str
+    initialised_keys: list[str] = field(default_factory=list)
+    carried_weights: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model")
+
+
+def load_checkpoint_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:
+    """``load_tokenizer``, but a local checkpoint directory without tokenizer files is an error.
+
+    (transformers 5 otherwise builds an empty tokenizer of only the special tokens for such a directory.)
+    """
+    source = resolve_pretrained(name_or_path)
+    directory = Path(source)
+    if directory.is_dir() and not any((directory / name).is_file() for name in TOKENIZER_FILES):
+        raise ValueError(
+            f"checkpoint directory {name_or_path!r} has no tokenizer files (looked for {', '.join(TOKENIZER_FILES)}); "
+            "save the tokenizer beside the weights with tokenizer.save_pretrained(dir), or set the tokenizer "
+            "explicitly in the config"
+        )
+    return load_tokenizer(name_or_path)
+
+
+def _require_masked_lm_config(config: Any, name: str) -> None:
+    if type(config) not in MODEL_FOR_MASKED_LM_MAPPING:
+        raise ValueError(
+            f"model {name!r} (model_type {getattr(config, 'model_type', '?')!r}) is not a masked language model: "
+            "transformers has no AutoModelForMaskedLM for it. Pre-training and intrinsic bias need an encoder "
+            "with a masked-LM objective (BERT, RoBERTa, DistilBERT, ALBERT, DeBERTa, ...)"
+        )
+
+
+def _checkpoint_tensors(source: str, keys: list[str]) -> dict[str, torch.Tensor]:
+    """Read ``keys`` from the checkpoint's single ``model.safetensors`` (empty if it has none)."""
+    try:
+        path = cached_file(source, "model.safetensors", _raise_exceptions_for_missing_entries=False)
+    except (OSError, ValueError):
+        path = None
+    if path is None:
+        return {}
+    with safe_open(path, framework="pt") as handle:
+        present = set(handle.keys())
+        return {key: handle.get_tensor(key) for key in keys if key in present}
+
+
+def _carried_weights(model: PreTrainedModel, source: str, unexpected: list[str]) -> dict[str, torch.Tensor]:
+    """Unexpected checkpoint weights that belong to the base model (e.g. the pooler), renamed for export."""
+    prefix = model.base_model_prefix
+    with torch.device("meta"):
+        base_names = set(AutoModel.from_config(model.config).state_dict())
+    wanted = {}
+    for key in unexpected:
+        relative = key[len(prefix) + 1 :] if key.startswith(prefix + ".") else key
+        if relative in base_names:
+            wanted[key] = f"{prefix}.{relative}"
+    tensors = _checkpoint_tensors(source, list(wanted))
+    return {wanted[key]: tensor for key, tensor in tensors.items()}
+
+
+def load_masked_lm(
+    name_or_path: str | None = None, model_config: dict[str, Any] | None = None, vocab_size: int | None = None
+) -> LoadedMaskedLM:
+    """Load (``name_or_path``) or build (``model_config``) an ``AutoModelForMaskedLM``.
+
+    A checkpoint without a masked-LM head gets a freshly initialised one whose decoder is tied to the
+    input embeddings; a ``UserWarning`` names the missing weights. ``vocab_size`` (the tokenizer's
+    length) sets the vocabulary of a config-dict model and is checked against a loaded one.
+    Raises ``ValueError`` for a model that is not a masked LM or whose vocabulary is too small.
+    """
+    if (name_or_path is None) == (model_config is None):
+        raise ValueError("give exactly one of model (name or path) and model_config (dict)")
+    if model_config is not None:
+        values = dict(model_config)
+        if vocab_size is not None:
+            values.setdefault("vocab_size", vocab_size)
+        config = build_config(values)
+        _require_masked_lm_config(config, f"model_config {model_config}")
+        loaded = LoadedMaskedLM(AutoModelForMaskedLM.from_config(config), source="model_config")
+    else:
+        source = resolve_pretrained(name_or_path)
+        try:
+            config = AutoConfig.from_pretrained(source)
+        except (OSError, ValueError) as err:
+            raise ValueError(f"could not read the config of model {name_or_path!r}: {err}") from err
+        _require_masked_lm_config(config, name_or_path)
+        model, info = AutoModelForMaskedLM.from_pretrained(source, output_loading_info=True)
+        missing = sorted(info["missing_keys"])
+        loaded = LoadedMaskedLM(model, source, missing, _carried_weights(model, source, sorted(info["unexpected_keys"])))
+        if missing:
+            output = model.get_output_embeddings()
+            if output is not None and output.weight is not model.get_input_embeddings().weight:
+                output.weight = model.get_input_embeddings().weight
+            prefix = model.base_model_prefix + "."
+            encoder_missing = [k for k in missing if k.startswith(prefix)]
+            warnings.warn(
+                f"model {name_or_path!r} has no (complete) masked-LM head: {', '.join(missing)} were missing from "
+                f"the checkpoint and are newly initialised; the decoder is tied to the input embeddings"
+                + (f". Encoder weights missing too ({', '.join(encoder_missing)}): is this the right checkpoint?"
+                   if encoder_missing else ""),
+                UserWarning,
+                stacklevel=2,
+            )
+    if vocab_size is not None and loaded.model.config.vocab_size < vocab_size:
+        raise ValueError(
+            f"the model's vocab_size {loaded.model.config.vocab_size} is smaller than the tokenizer's {vocab_size} "
+            "tokens; use the model's own tokenizer or raise vocab_size"
+        )
+    return loaded
+
+
+def _is_zero_stage_3(strategy: Any) -> bool:
+    from pytorch_lightning.strategies import DeepSpeedStrategy
+
+    return isinstance(strategy, DeepSpeedStrategy) and strategy.zero_stage_3
+
+
+def consolidated_state_dict(model: torch.nn.Module, strategy: Any) -> dict[str, torch.Tensor] | None:
+    """The full weights on CPU on global rank 0 (``None`` elsewhere); a collective under ZeRO-3.
+
+    Parameters are gathered one at a time under DeepSpeed ZeRO-3 (so the peak is one full tensor),
+    tied parameters appear once, and only persistent buffers are kept.
+    """
+    writer = strategy.is_global_zero
+    zero3 = _is_zero_stage_3(strategy)
+    persistent = set(model.state_dict().keys())
+    state: dict[str, torch.Tensor] = {}
+    for name, parameter in model.named_parameters():
+        if zero3:
+            import deepspeed
+
+            with deepspeed.zero.GatheredParameters([parameter], modifier_rank=None):
+                if writer:
+                    state[name] = parameter.detach().cpu().clone()
+        elif writer:
+            state[name] = parameter.detach().cpu().clone()
+    if writer:
+        state.update({n: b.detach().cpu().clone() for n, b in model.named_buffers() if n in persistent})
+    return state if writer else None
+
+
+class MaskedLanguageModel(pl.LightningModule):
+    """Masked-LM (continued) pre-training with intrinsic bias before/after and a Hugging Face export.
+
+    Args:
+        model: hub name, local checkpoint directory, or ``"minilm"`` (the packaged pre-trained MiniLM).
+        model_config: instead of ``model``, a config dict for a randomly initialised model, e.g.
+            ``{"model_type": "bert", "hidden_size": 32, "num_hidden_layers": 2, ...}`` (``vocab_size``
+            defaults to the tokenizer's length).
+        tokenizer: where the tokenizer comes from (default: ``model``, or ``"minilm"`` with ``model_config``).
+        learning_rate, weight_decay, adam_epsilon: AdamW (no decay on biases and norm weights).
+        warmup_steps, warmup_ratio: linear warm-up over max(warmup_steps, warmup_ratio * total steps),
+            then linear decay to 0.
+        intrinsic: the intrinsic bias measures run before and after training (default: the
+            log-probability bias on the occupation templates); ``measure_intrinsic: false`` skips them.
+        measure_intrinsic: run the intrinsic measures at all.
+        export_dir: name of the Hugging Face checkpoint directory inside the run directory; ``null``
+            disables the export.
+    """
+
+    def __init__(
+        self,
+        model: str | None = None,
+        model_config: dict[str, Any] | None = None,
+        tokenizer: str | None = None,
+        learning_rate: float = 5e-5,
+        weight_decay: float = 0.01,
+        adam_epsilon: float = 1e-8,
+        warmup_steps: int = 0,
+        warmup_ratio: float = 0.0,
+        intrinsic: IntrinsicBiasOptions | None = None,
+        measure_intrinsic: bool = True,
+        export_dir: str | None = EXPORT_DIR,
+    ) -> None:
+        super().__init__()
+        if not 0.0 <= warmup_ratio < 1.0:
+            raise ValueError(f"model.warmup_ratio must be in [0, 1), got {warmup_ratio}")
+        if warmup_steps < 0:
+            raise ValueError(f"model.warmup_steps must be >= 0, got {warmup_steps}")
+        self.save_hyperparameters()
+        self.tokenizer: PreTrainedTokenizerBase = load_checkpoint_tokenizer(tokenizer or model or MINILM_ALIAS)
+        if self.tokenizer.mask_token is None:
+            raise ValueError(f"the tokenizer of {tokenizer or model!r} has no mask token; it cannot train a masked LM")
+        loaded = load_masked_lm(model, model_config, vocab_size=len(self.tokenizer))
+        self.net: PreTrainedModel = loaded.model
+        self.model_source = loaded.source
+        self.initialised_keys = loaded.initialised_keys
+        self.carried_weights = loaded.carried_weights
+        self.intrinsic_options = intrinsic or IntrinsicBiasOptions()
+        if measure_intrinsic:
+            self.intrinsic_options.validate()
+        self.intrinsic_before: dict[str, Any] | None = None
+        self.intrinsic_after: dict[str, Any] | None = None
+        self.initial_loss: float | None = None
+        self.report: dict[str, Any] | None = None
+        self.export_path: Path | None = None
+        self.report_path: Path | None = None
+        self._first_loss: torch.Tensor | None = None
+        self._recent_losses: deque[torch.Tensor] = deque(maxlen=_RECENT_LOSSES)
+        self._upstream: list[Mitigation] = []
+
+    # --- training -------------------------------------------------------------------------------
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Vocabulary logits ``[batch, length, vocab]``."""
+        return self.net(input_ids=input_ids, attention_mask=attention_mask).logits
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        outputs = self.net(**batch)
+        loss = outputs.loss
+        for mitigation in self._upstream:
+            loss = mitigation.loss(outputs, batch, loss)
+        if self._first_loss is None:
+            self._first_loss = loss.detach()
+        self._recent_losses.append(loss.detach())
+        self.log("train_loss", loss, on_step=True, prog_bar=True, batch_size=batch["input_ids"].shape[0])
+        return loss
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        loss = self.net(**batch).loss
+        masked = int((batch["labels"] != -100).sum())
+        self.log("val_loss", loss, on_epoch=True, prog_bar=True, sync_dist=True, batch_size=max(masked, 1))
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        decay, no_decay = [], []
+        for parameter in self.net.parameters():
+            if parameter.requires_grad:
+                (no_decay if parameter.ndim < 2 else decay).append(parameter)
+        optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": self.hparams.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=self.hparams.learning_rate,
+            eps=self.hparams.adam_epsilon,
+        )
+        total = int(self.trainer.estimated_stepping_batches)
+        warmup = max(self.hparams.warmup_steps, int(self.hparams.warmup_ratio * total))
+        scheduler = get_linear_schedule_with_warmup(optimizer, min(warmup, total), max(total, 1))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    # --- before and after -----------------------------------------------------------------------
+
+    def on_fit_start(self) -> None:
+        callbacks = self.trainer.callbacks
+        downstream = [m for m in mitigations_of(callbacks) if m.stage != "upstream"]
+        if downstream:
+            names = ", ".join(f"{type(m).__name__} (stage {m.stage!r})" for m in downstream)
+            raise ValueError(
+                f"pre-training accepts only upstream mitigations, but got {names}; move them to the config of "
+                "`lightning_bias fit`"
+            )
+        self._upstream = mitigations_of(callbacks, "upstream")
+        if self.hparams.measure_intrinsic and self.intrinsic_before is None:
+            self.intrinsic_before = measure_intrinsic_bias(self.net, self.tokenizer, self.intrinsic_options)
+            self._log_intrinsic("before", self.intrinsic_before)
+
+    def on_train_end(self) -> None:
+        if self.hparams.measure_intrinsic:
+            self.intrinsic_after = measure_intrinsic_bias(self.net, self.tokenizer, self.intrinsic_options)
+            self._log_intrinsic("after", self.intrinsic_after)
+        directory = self._run_directory()
+        if self.hparams.export_dir:
+            self.export_path = self.export_checkpoint(directory / self.hparams.export_dir)
+        training = self._training_summary()
+        if self.trainer.is_global_zero:
+            datamodule = getattr(self.trainer, "datamodule", None)
+            self.report = build_pretrain_report(
+                model=self.hparams.model or "model_config",
+                model_config=self.hparams.model_config,
+                tokenizer=self.hparams.tokenizer or self.hparams.model or MINILM_ALIAS,
+                initialised_keys=self.initialised_keys,
+                carried_weights=sorted(self.carried_weights),
+                corpus=getattr(datamodule, "corpus_report", None),
+                training=training,
+                mitigations=self._upstream,
+                intrinsic_options=self.intrinsic_options.to_dict() if self.hparams.measure_intrinsic else None,
+                intrinsic_before=self.intrinsic_before,
+                intrinsic_after=self.intrinsic_after,
+                checkpoint_dir=str(self.export_path) if self.export_path else None,
+                strategy=type(self.trainer.strategy).__name__,
+                world_size=self.trainer.world_size,
+            )
+            self.report_path = write_json_atomic(directory / REPORT_FILE, self.report)
+            rank_zero_info(f"pre-training report: {self.report_path}")
+        self.trainer.strategy.barrier("pretrain-report")
+
+    def export_checkpoint(self, directory: str | Path) -> Path:
+        """Write the consolidated model (safetensors) and tokenizer to ``directory``; call on every rank."""
+        directory = Path(directory)
+        state = consolidated_state_dict(self.net, self.trainer.strategy)
+        if state is not None:
+            state.update({k: v.detach().cpu().clone() for k, v in self.carried_weights.items()})
+            with atomic_directory(directory) as staging:
+                self.net.save_pretrained(staging, state_dict=state)
+                self.tokenizer.save_pretrained(staging)
+            rank_zero_info(f"Hugging Face checkpoint: {directory}")
+        self.trainer.strategy.barrier("hf-checkpoint")
+        return directory
+
+    def _run_directory(self) -> Path:
+        trainer = self.trainer
+        return Path(trainer.log_dir or trainer.default_root_dir)
+
+    def _training_summary(self) -> dict[str, Any]:
+        """Losses averaged over ranks (a collective), steps and optimiser settings."""
+        strategy = self.trainer.strategy
+        device = self.device
+        first = self._first_loss if self._first_loss is not None else torch.tensor(float("nan"))
+        recent = torch.stack(list(self._recent_losses)).mean() if self._recent_losses else torch.tensor(float("nan"))
+        first = strategy.reduce(first.float().to(device), reduce_op="mean")
+        recent = strategy.reduce(recent.float().to(device), reduce_op="mean")
+        if self.initial_loss is None:
+            self.initial_loss = float(first)
+        metrics = self.trainer.callback_metrics
+        return {
+            "global_steps": int(self.trainer.global_step),
+            "initial_loss": self.initial_loss,
+            "final_loss": float(recent),
+            "final_loss_window": len(self._recent_losses),
+            "val_loss": float(metrics["val_loss"]) if "val_loss" in metrics else None,
+            "learning_rate": self.hparams.learning_rate,
+            "weight_decay": self.hparams.weight_decay,
+            "warmup_steps": self.hparams.warmup_steps,
+            "warmup_ratio": self.hparams.warmup_ratio,
+        }
+
+    def _log_intrinsic(self, when: str, result: dict[str, Any]) -> None:
+        numbers = {f"intrinsic_{when}/{k}": v for k, v in headline_numbers(result).items()}
+        for logger in self.loggers:
+            logger.log_metrics(numbers, step=self.trainer.global_step)
+        rank_zero_info(f"intrinsic bias {when} training: {numbers}")
+
+    # --- resuming -------------------------------------------------------------------------------
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        first = self._first_loss
+        checkpoint["lightning_bias_pretrain"] = {
+            "intrinsic_before": self.intrinsic_before,
+            "initial_loss": self.initial_loss if self.initial_loss is not None else (
+                float(first) if first is not None else None),
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        saved = checkpoint.get("lightning_bias_pretrain", {})
+        self.intrinsic_before = saved.get("intrinsic_before", self.intrinsic_before)
+        self.initial_loss = saved.get("initial_loss", self.initial_loss)
