@@ -48,6 +48,19 @@ class GroupScoreHistogramMetric(Metric):
         from_logits: apply sigmoid/softmax to the scores first.
         validate_args: check input value ranges (scores in [0, 1] unless ``from_logits``) in ``update``.
         kwargs: passed to :class:`torchmetrics.Metric`.
+
+    Example:
+        >>> import torch
+        >>> class PositivesPerGroup(GroupScoreHistogramMetric):
+        ...     def compute(self):
+        ...         return self.histograms[:, 1].sum(dim=1)
+        >>> metric = PositivesPerGroup(num_groups=2, thresholds=[0.5])  # two bins: below / from 0.5
+        >>> metric.update(torch.tensor([0.2, 0.8, 0.6]), torch.tensor([1, 1, 0]), torch.tensor([0, 0, 1]))
+        >>> metric.histograms[0]  # group 0: [negatives per bin], [positives per bin]
+        tensor([[0, 0],
+                [1, 1]])
+        >>> metric.compute()
+        tensor([2, 0])
     """
 
     is_differentiable = False
@@ -89,7 +102,7 @@ class GroupScoreHistogramMetric(Metric):
         if self.validate_args:
             check_value_ranges(owner, score_histogram_ranges(positive, target, groups, self.num_groups, self.from_logits))
         bins = F.score_bin_indices(positive, self.thresholds)
-        self.histograms += F.group_score_histograms(bins, target, groups, self.num_bins, self.num_groups)
+        F.group_score_histograms(bins, target, groups, self.num_bins, self.num_groups, out=self.histograms)
 
     def _bias_aucs(self) -> dict[str, Tensor]:
         return F.bias_aucs(self.histograms)

@@ -115,9 +115,9 @@ class FairnessMetrics(GroupConfusionMetric):
         scores = positive_class_scores(preds, self.from_logits, owner)
         score_range = [] if self.from_logits else [ValueRange("preds", scores, 0.0, 1.0, _PROBABILITY_HINT)]
         labels, target, groups = self._prepare_inputs(preds, target, groups, extra_ranges=score_range)
-        self.confusion += F.group_confusion_counts(labels, target, groups, self.num_classes, self.num_groups)
+        F.group_confusion_counts(labels, target, groups, self.num_classes, self.num_groups, out=self.confusion)
         bins = F.score_bin_indices(scores, self.thresholds)
-        self.histograms += F.group_score_histograms(bins, target, groups, self.num_bins, self.num_groups)
+        F.group_score_histograms(bins, target, groups, self.num_bins, self.num_groups, out=self.histograms)
 
     def compute(self) -> dict[str, Tensor]:
         """Flat dict of scalar tensors (NaN where undefined), for ``LightningModule.log_dict``."""

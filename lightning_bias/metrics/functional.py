@@ -50,7 +50,12 @@ def safe_divide(numerator: Tensor, denominator: Tensor) -> Tensor:
 
 
 def group_confusion_counts(
-    pred_labels: Tensor, target: Tensor, groups: Tensor, num_classes: int, num_groups: int
+    pred_labels: Tensor,
+    target: Tensor,
+    groups: Tensor,
+    num_classes: int,
+    num_groups: int,
+    out: Tensor | None = None,
 ) -> Tensor:
     """Count ``(group, true class, predicted class)`` triples without any host synchronisation.
 
@@ -60,15 +65,25 @@ def group_confusion_counts(
         groups: ``[N]`` integer group ids in ``0..G-1``.
         num_classes: ``C``.
         num_groups: ``G``.
+        out: optional contiguous ``[G, C, C]`` int64 tensor to add the counts to in place.
 
     Returns:
-        ``[G, C, C]`` int64 tensor, ``[g, y, p]`` = count. Values outside the ranges are the caller's
-        responsibility (the metric classes validate them when ``validate_args=True``).
+        ``[G, C, C]`` int64 tensor, ``[g, y, p]`` = count (``out`` when given). Values outside the ranges
+        are the caller's responsibility (the metric classes validate them when ``validate_args=True``).
+
+    Example:
+        >>> group_confusion_counts(torch.tensor([1, 0, 1]), torch.tensor([1, 1, 0]), torch.tensor([0, 1, 1]), 2, 2)
+        tensor([[[0, 0],
+                 [0, 1]],
+        <BLANKLINE>
+                [[0, 1],
+                 [1, 0]]])
     """
     flat_index = (groups.long() * num_classes + target.long()) * num_classes + pred_labels.long()
-    counts = torch.zeros(num_groups * num_classes * num_classes, dtype=torch.int64, device=flat_index.device)
-    counts.index_add_(0, flat_index, torch.ones_like(flat_index))
-    return counts.view(num_groups, num_classes, num_classes)
+    if out is None:
+        out = torch.zeros(num_groups, num_classes, num_classes, dtype=torch.int64, device=flat_index.device)
+    out.view(-1).index_add_(0, flat_index, torch.ones_like(flat_index))
+    return out
 
 
 def score_bin_indices(scores: Tensor, thresholds: Tensor) -> Tensor:
@@ -89,7 +104,12 @@ def score_bin_indices(scores: Tensor, thresholds: Tensor) -> Tensor:
 
 
 def group_score_histograms(
-    bin_indices: Tensor, binary_target: Tensor, groups: Tensor, num_bins: int, num_groups: int
+    bin_indices: Tensor,
+    binary_target: Tensor,
+    groups: Tensor,
+    num_bins: int,
+    num_groups: int,
+    out: Tensor | None = None,
 ) -> Tensor:
     """Count ``(group, binary label, score bin)`` triples without any host synchronisation.
 
@@ -99,14 +119,16 @@ def group_score_histograms(
         groups: ``[N]`` group ids in ``0..G-1``.
         num_bins: number of bins ``B`` (number of thresholds + 1).
         num_groups: ``G``.
+        out: optional contiguous ``[G, 2, B]`` int64 tensor to add the counts to in place.
 
     Returns:
-        ``[G, 2, B]`` int64 histogram.
+        ``[G, 2, B]`` int64 histogram (``out`` when given).
     """
     flat_index = (groups.long() * 2 + binary_target.long()) * num_bins + bin_indices.long()
-    counts = torch.zeros(num_groups * 2 * num_bins, dtype=torch.int64, device=flat_index.device)
-    counts.index_add_(0, flat_index, torch.ones_like(flat_index))
-    return counts.view(num_groups, 2, num_bins)
+    if out is None:
+        out = torch.zeros(num_groups, 2, num_bins, dtype=torch.int64, device=flat_index.device)
+    out.view(-1).index_add_(0, flat_index, torch.ones_like(flat_index))
+    return out
 
 
 # ------------------------------------------------------------------------------------ per-group statistics

@@ -46,6 +46,19 @@ class GroupConfusionMetric(Metric):
         num_groups: number of groups ``G`` (>= 2).
         validate_args: check input value ranges in ``update`` (one host sync per call).
         kwargs: passed to :class:`torchmetrics.Metric` (e.g. ``sync_on_compute``, ``process_group``).
+
+    Example:
+        >>> import torch
+        >>> class GroupSizes(GroupConfusionMetric):
+        ...     def compute(self):
+        ...         return self.confusion.sum(dim=(1, 2))
+        >>> metric = GroupSizes(num_classes=2, num_groups=3)
+        >>> metric.update(torch.tensor([[0.3, 0.7], [0.9, 0.1]]), torch.tensor([1, 1]), torch.tensor([0, 2]))
+        >>> metric.confusion[0]  # group 0: one example of class 1 predicted as class 1
+        tensor([[0, 0],
+                [0, 1]])
+        >>> metric.compute()
+        tensor([1, 0, 1])
     """
 
     is_differentiable = False
@@ -74,7 +87,7 @@ class GroupConfusionMetric(Metric):
         ``extra_ranges`` are checked in the same single host sync (only with ``validate_args=True``).
         """
         owner = f"{type(self).__name__}.update"
-        labels = predicted_labels(preds, self.num_classes, owner)
+        labels, top_scores = predicted_labels(preds, self.num_classes, owner)
         target = check_integer_vector("target", target, owner)
         groups = check_integer_vector("groups", groups, owner)
         check_same_length(owner, preds=labels, target=target, groups=groups)
@@ -85,17 +98,17 @@ class GroupConfusionMetric(Metric):
                     "groups", groups, 0, self.num_groups - 1, "Check that num_groups matches the data's group ids."
                 ),
             ]
-            if preds.dim() == 1:
+            if top_scores is None:
                 ranges.append(ValueRange("preds", labels, 0, self.num_classes - 1, "Labels must be 0..num_classes-1."))
-            elif preds.is_floating_point():  # NaN/inf scores would make the argmax meaningless
-                ranges.append(ValueRange("preds", preds, -float("inf"), float("inf")))
+            elif top_scores.is_floating_point():  # a NaN/+inf score wins the argmax and makes it meaningless
+                ranges.append(ValueRange("preds", top_scores, -float("inf"), float("inf")))
             check_value_ranges(owner, [*ranges, *extra_ranges])
         return labels, target, groups
 
     def update(self, preds: Tensor, target: Tensor, groups: Tensor) -> None:
         """Add a batch: ``preds`` ``[N, C]`` scores or ``[N]`` labels, ``target`` ``[N]``, ``groups`` ``[N]``."""
         labels, target, groups = self._prepare_inputs(preds, target, groups)
-        self.confusion += F.group_confusion_counts(labels, target, groups, self.num_classes, self.num_groups)
+        F.group_confusion_counts(labels, target, groups, self.num_classes, self.num_groups, out=self.confusion)
 
     def _as_output(self, value: Tensor) -> Tensor:
         """Cast a float64 result to the default floating dtype, as torchmetrics outputs are."""

@@ -13,6 +13,7 @@ Two kinds of checks:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -75,8 +76,13 @@ def check_same_length(owner: str, **tensors: Tensor) -> int:
     return next(iter(lengths.values()))
 
 
-def predicted_labels(preds: object, num_classes: int, owner: str) -> Tensor:
-    """Turn ``[N, C]`` scores (argmax) or ``[N]`` integer labels into ``[N]`` predicted labels."""
+def predicted_labels(preds: object, num_classes: int, owner: str) -> tuple[Tensor, Tensor | None]:
+    """Turn ``[N, C]`` scores (argmax) or ``[N]`` integer labels into ``[N]`` predicted labels.
+
+    Returns:
+        ``(labels, top_scores)``: ``top_scores`` is the ``[N]`` row maximum of ``[N, C]`` scores (NaN for a
+        row holding a NaN, which then wins the argmax), for validation; ``None`` for ``[N]`` labels.
+    """
     if not isinstance(preds, Tensor):
         raise ValueError(f"{owner}: `preds` must be a torch.Tensor; got {type(preds).__name__}.")
     if preds.dim() == 2:
@@ -86,15 +92,17 @@ def predicted_labels(preds: object, num_classes: int, owner: str) -> Tensor:
                 f"got shape {list(preds.shape)}."
             )
         if preds.shape[0] == 0:
-            return torch.zeros(0, dtype=torch.int64, device=preds.device)
-        return preds.argmax(dim=1)
+            return torch.zeros(0, dtype=torch.int64, device=preds.device), preds.new_zeros(0)
+        # one pass gives both the argmax (first maximal index, as torch.argmax) and the row maxima
+        top_scores, labels = preds.max(dim=1)
+        return labels, top_scores
     if preds.dim() == 1:
         if preds.dtype not in _INTEGER_DTYPES:
             raise ValueError(
                 f"{owner}: `preds` of shape [N] must hold integer class labels; got dtype {preds.dtype}. "
                 f"Pass [N, {num_classes}] scores to have the argmax taken."
             )
-        return preds
+        return preds, None
     raise ValueError(
         f"{owner}: `preds` must be [N, {num_classes}] scores or [N] integer labels; got shape {list(preds.shape)}."
     )
@@ -120,29 +128,25 @@ def check_value_ranges(owner: str, ranges: Sequence[ValueRange]) -> None:
     ranges = [item for item in ranges if item.tensor.numel() > 0]
     if not ranges:
         return
-    extremes = torch.stack(
-        [
-            reduction
-            for item in ranges
-            for reduction in (
-                item.tensor.min().to(torch.float64),
-                item.tensor.max().to(torch.float64),
-                (~torch.isfinite(item.tensor)).any().to(torch.float64)
-                if item.tensor.is_floating_point()
-                else torch.zeros((), dtype=torch.float64, device=item.tensor.device),
-            )
-        ]
-    )
+    # per input one aminmax (NaN propagates to both ends, so it also reveals NaN/inf), one host copy in all
+    extremes = torch.cat([torch.stack(_min_max(item.tensor)).to(torch.float64) for item in ranges])
     values = extremes.tolist()  # the single host synchronisation
     for index, item in enumerate(ranges):
-        low, high, has_non_finite = values[3 * index : 3 * index + 3]
-        if has_non_finite:
+        low, high = values[2 * index : 2 * index + 2]
+        if item.tensor.is_floating_point() and not (math.isfinite(low) and math.isfinite(high)):
             raise ValueError(f"{owner}: `{item.name}` contains NaN or infinite values; expected finite values.")
         if low < item.low or high > item.high:
             raise ValueError(
                 f"{owner}: `{item.name}` must hold values in [{_format(item.low)}, {_format(item.high)}]; "
                 f"got values in [{_format(low)}, {_format(high)}].{(' ' + item.hint) if item.hint else ''}"
             )
+
+
+def _min_max(tensor: Tensor) -> tuple[Tensor, Tensor]:
+    if tensor.dtype == torch.bool:  # aminmax has no bool kernel
+        tensor = tensor.to(torch.uint8)
+    minimum, maximum = torch.aminmax(tensor)
+    return minimum, maximum
 
 
 def _format(value: float) -> str:

@@ -102,7 +102,7 @@ class SequenceClassifier(pl.LightningModule):
         if self.val_metrics is None:
             kwargs = {"group_names": self.group_names, "class_names": self.label_names}
             if self.hparams.auc_thresholds and len(self.label_names) == 2:
-                kwargs["thresholds"] = self.hparams.auc_thresholds
+                kwargs.update(thresholds=self.hparams.auc_thresholds, from_logits=True)
             self.val_metrics = FairnessMetrics(len(self.label_names), max(len(self.group_names), 2), **kwargs)
             self.test_metrics = FairnessMetrics(len(self.label_names), max(len(self.group_names), 2), **kwargs)
 
