@@ -292,7 +292,7 @@ class BiasDataModule(LightningDataModule):
             return  # already set up (fit followed by test in one process)
         loaded = self.load()
         self.label_names, self.group_names = loaded.label_names, loaded.group_names
-        tables = loaded.tables
+        tables = {split: self._with_names(table) for split, table in loaded.tables.items()}
         if "predict" not in tables and "test" in tables:
             tables["predict"] = tables["test"]
         mitigations = self._mitigations()
@@ -310,6 +310,13 @@ class BiasDataModule(LightningDataModule):
         self.tokenized = {split: self._tokenize(table) for split, table in tables.items()}
         if weights is not None:
             self.tokenized["train"] = self.tokenized["train"].add_column("weight", weights.tolist())
+
+    def _with_names(self, table: datasets.Dataset) -> datasets.Dataset:
+        """Carry label and group names on the table (``ClassLabel`` features) so plugins can resolve names."""
+        features = table.features.copy()
+        features["label"] = datasets.ClassLabel(names=list(self.label_names))
+        features["group"] = datasets.ClassLabel(names=list(self.group_names))
+        return table.cast(features)
 
     def _check_table(self, table: datasets.Dataset, split: str, by: str | None) -> None:
         after = f" after mitigation {by}" if by else ""

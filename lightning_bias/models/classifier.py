@@ -127,6 +127,7 @@ class SequenceClassifier(pl.LightningModule):
                     f"{len(self.tokenizer)} tokens; raise it or choose another tokenizer"
                 )
             self.net = AutoModelForSequenceClassification.from_config(config)
+        self.net.train()  # from_pretrained returns eval mode, and Lightning keeps submodule modes as they are
 
     # --- training -------------------------------------------------------------------------------
 

@@ -134,17 +134,17 @@ class CooccurrenceControl(Mitigation):
 
     def targets(self, table: datasets.Dataset) -> dict[int, float]:
         """Target rate per controlled label id, resolved against ``table`` (names or ids)."""
-        counts = label_group_counts(table)
         group = resolve_id(self.group, table, "group", "cooccurrence: group")
+        counts = label_group_counts(table, num_groups=group + 1)
         spec = self.rate if self.rate is not None else self.shift
         if isinstance(spec, Mapping):
             chosen = {resolve_id(label, table, "label", "cooccurrence"): value for label, value in spec.items()}
         else:
             chosen = {y: spec for y in range(counts.shape[0]) if counts[y].sum() > 0}
         targets = {}
-        label_names = display_names(table, "label")
+        label_names = display_names(table, "label", max(chosen, default=-1) + 1)
         for y, value in chosen.items():
-            total = counts[y].sum()
+            total = counts[y].sum() if y < len(counts) else 0
             if total == 0:
                 raise ValueError(f"cooccurrence: label {label_names[y]!r} has no rows in the train split")
             if self.rate is not None:
@@ -163,10 +163,10 @@ class CooccurrenceControl(Mitigation):
             return table
         group = resolve_id(self.group, table, "group", "cooccurrence: group")
         targets = self.targets(table)
-        counts = label_group_counts(table)
+        counts = label_group_counts(table, num_groups=group + 1)
         labels = np.asarray(table["label"], dtype=np.int64)
         groups = np.asarray(table["group"], dtype=np.int64)
-        label_names, group_names = display_names(table, "label"), display_names(table, "group")
+        label_names, group_names = display_names(table, "label"), display_names(table, "group", group + 1)
         rng = np.random.default_rng(self.seed)
         drop: list[np.ndarray] = []
         per_label: dict[str, dict[str, Any]] = {}

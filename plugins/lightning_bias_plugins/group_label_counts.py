@@ -7,8 +7,6 @@ integer ids only (names are then ``"0"``, ``"1"``, ...).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import datasets
 import numpy as np
 
@@ -30,16 +28,22 @@ def class_count(table: datasets.Dataset, column: str) -> int:
     return int(values.max()) + 1 if len(values) else 0
 
 
-def display_names(table: datasets.Dataset, column: str) -> list[str]:
-    """Names for the ids of ``column``: the ``ClassLabel`` names, else the ids as strings."""
-    return column_names_of(table, column) or [str(i) for i in range(class_count(table, column))]
+def display_names(table: datasets.Dataset, column: str, at_least: int = 0) -> list[str]:
+    """Names for the ids of ``column``: the ``ClassLabel`` names, else the ids as strings
+    (at least ``at_least`` of them, for ids beyond the largest one present)."""
+    names = column_names_of(table, column)
+    return names or [str(i) for i in range(max(class_count(table, column), at_least))]
 
 
-def label_group_counts(table: datasets.Dataset) -> np.ndarray:
-    """Row counts per (label, group): an ``int64`` array of shape ``[num_labels, num_groups]``."""
+def label_group_counts(table: datasets.Dataset, num_groups: int = 0) -> np.ndarray:
+    """Row counts per (label, group): an ``int64`` array of shape ``[num_labels, num_groups]``.
+
+    Without group names the width is ``max id + 1``, or ``num_groups`` when that is larger.
+    """
     labels = np.asarray(table["label"], dtype=np.int64)
     groups = np.asarray(table["group"], dtype=np.int64)
-    counts = np.zeros((class_count(table, "label"), class_count(table, "group")), dtype=np.int64)
+    width = max(class_count(table, "group"), num_groups)
+    counts = np.zeros((class_count(table, "label"), width), dtype=np.int64)
     np.add.at(counts, (labels, groups), 1)
     return counts
 
@@ -48,7 +52,9 @@ def resolve_id(value: str | int, table: datasets.Dataset, column: str, where: st
     """The integer id of a ``label`` or ``group`` given by name or id.
 
     Names resolve through the table's ``ClassLabel`` feature; a digit string or an int is taken as
-    an id. Raises ``ValueError`` (naming ``where``) for an unknown name or an id out of range.
+    an id. Raises ``ValueError`` (naming ``where``) for an unknown name or an id out of range. Without
+    names the number of classes is unknown, so any non-negative id is accepted (an id with no rows
+    is then simply a class that does not occur in this table).
     """
     names = column_names_of(table, column)
     count = class_count(table, column)
@@ -57,7 +63,7 @@ def resolve_id(value: str | int, table: datasets.Dataset, column: str, where: st
     if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit() and (
             names is None or value not in names)):
         index = int(value)
-        if not 0 <= index < count:
+        if index < 0 or (names is not None and index >= count):
             raise ValueError(f"{where}: {column} id {index} is out of range 0..{count - 1}")
         return index
     if not isinstance(value, str):
@@ -71,7 +77,3 @@ def resolve_id(value: str | int, table: datasets.Dataset, column: str, where: st
         raise ValueError(f"{where}: unknown {column} {value!r}; known {column}s: {', '.join(names)}")
     return names.index(value)
 
-
-def resolve_ids(values: Sequence[str | int], table: datasets.Dataset, column: str, where: str) -> list[int]:
-    """``resolve_id`` for each of ``values``."""
-    return [resolve_id(value, table, column, where) for value in values]
