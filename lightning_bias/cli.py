@@ -4,6 +4,9 @@ Verbs:
 
 - ``fit | validate | test | predict --config x.yaml`` — fine-tuning runs on LightningCLI
   (``SequenceClassifier`` + ``BiasDataModule``), with ``--print_config`` and command-line overrides;
+- ``pretrain --config x.yaml`` — masked-LM continued pre-training (``MaskedLanguageModel`` +
+  ``CorpusDataModule``) with upstream mitigations, same Trainer, strategies and loggers;
+- ``evaluate-intrinsic --model PATH_OR_NAME`` — intrinsic bias of any masked LM, no training;
 - ``plugins`` — the installed mitigation plugins.
 
 Every output of a run goes under ``trainer.default_root_dir`` (the CSV logger's version dir).
@@ -98,6 +101,60 @@ def run_fit_cli(args: Sequence[str]) -> BiasCLI:
     )
 
 
+def run_pretrain_cli(args: Sequence[str]) -> BiasCLI:
+    """``lightning_bias pretrain``: masked-LM continued pre-training with upstream mitigations."""
+    from lightning_bias.data.corpus import CorpusDataModule
+    from lightning_bias.models.masked_lm import MaskedLanguageModel
+
+    warnings.filterwarnings("ignore", message=".*LightningCLI's args parameter is intended.*")
+    return BiasCLI(
+        MaskedLanguageModel,
+        CorpusDataModule,
+        args=["fit", *args],
+        trainer_defaults=TRAINER_DEFAULTS,
+        save_config_kwargs={"overwrite": True},
+        parser_kwargs={"default_env": False, "prog": "lightning_bias pretrain"},
+    )
+
+
+def evaluate_intrinsic_command(
+    model: str,
+    crows_pairs: str | None = None,
+    stereoset: str | None = None,
+    bias_type: str | None = None,
+    max_pairs: int | None = None,
+    batch_size: int = 64,
+    log_probability: bool = True,
+    output: str | None = None,
+) -> None:
+    """Score the intrinsic bias of a masked LM without training; print JSON, optionally write it to ``output``.
+
+    Args:
+        model: hub name, local checkpoint directory (e.g. a pretrain run's hf_checkpoint) or "minilm".
+        crows_pairs: CrowS-Pairs CSV to score (pseudo-log-likelihood stereotype score).
+        stereoset: StereoSet intrasentence file to score.
+        bias_type: only pairs of this bias type (e.g. "gender").
+        max_pairs: score at most this many pairs per benchmark.
+        batch_size: masked queries per forward pass.
+        log_probability: compute the log-probability bias score on occupation templates.
+        output: JSON file to write (atomically).
+    """
+    import json
+    from pathlib import Path
+
+    from lightning_bias.intrinsic.evaluate import evaluate_intrinsic
+    from lightning_bias.report import atomic_write_text
+
+    result = evaluate_intrinsic(
+        model, crows_pairs=crows_pairs, stereoset=stereoset, bias_type=bias_type, max_pairs=max_pairs,
+        batch_size=batch_size, log_probability=log_probability,
+    )
+    text = json.dumps(result, indent=2, default=float)
+    print(text)
+    if output:
+        atomic_write_text(Path(output), text + "\n")
+
+
 def print_plugins() -> None:
     infos = describe_plugins()
     if not infos:
@@ -110,6 +167,8 @@ def print_plugins() -> None:
 
 
 USAGE = """usage: lightning_bias {fit,validate,test,predict} --config CONFIG.yaml [overrides]
+       lightning_bias pretrain --config configs/pretrain/NAME.yaml [overrides]
+       lightning_bias evaluate-intrinsic --model PATH_OR_NAME [--crows_pairs CSV] [--stereoset FILE] [--output JSON]
        lightning_bias plugins
 
 Run `lightning_bias fit --help` for the options of a verb."""
@@ -127,6 +186,12 @@ def main(argv: Sequence[str] | None = None) -> None:
             print_plugins()
         elif verb in ("fit", "validate", "test", "predict"):
             run_fit_cli([verb, *rest])
+        elif verb == "pretrain":
+            run_pretrain_cli(rest)
+        elif verb == "evaluate-intrinsic":
+            from jsonargparse import auto_cli
+
+            auto_cli(evaluate_intrinsic_command, args=rest, as_positional=False)
         else:
             print(f"lightning_bias: error: unknown command {verb!r}\n{USAGE}", file=sys.stderr)
             sys.exit(2)
