@@ -30,6 +30,11 @@ from lightning_bias.report import format_markdown, write_bias_report
 HF_EXPORT_DIR = "hf_export"
 
 
+def fused_adamw_supported(device: torch.device) -> bool:
+    """The fused AdamW kernel (several times faster on small models) exists for CPU and CUDA tensors."""
+    return device.type in ("cpu", "cuda")
+
+
 def run_dir(trainer: pl.Trainer) -> Path:
     """Where a run's outputs go: the CSV logger's version dir, else ``default_root_dir``.
 
@@ -157,6 +162,7 @@ class SequenceClassifier(pl.LightningModule):
         optimizer = torch.optim.AdamW(
             [{"params": decay, "weight_decay": self.hparams.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
             lr=self.hparams.learning_rate,
+            fused=fused_adamw_supported(self.device),
         )
         total = max(int(self.trainer.estimated_stepping_batches), 1)
         scheduler = get_linear_schedule_with_warmup(optimizer, int(total * self.hparams.warmup_ratio), total)
