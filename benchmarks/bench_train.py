@@ -1,7 +1,8 @@
 """Training throughput: hand-written PyTorch loop vs Hugging Face ``Trainer`` vs lightning_bias.
 
 All three train the same model (same initial weights), on the same batches in the same order
-(taken from ``BiasDataModule``'s train loader), for the same number of optimizer steps, with
+(each iterates a fresh copy of ``BiasDataModule``'s epoch-0 train loader, so data loading and
+collation cost the same everywhere), for the same number of optimizer steps, with
 fused AdamW (HF ``Trainer``'s default) and a linear warm-up schedule. The first ``--warmup`` steps are not timed. Prints
 samples/s for each and ends with one JSON line::
 
@@ -38,7 +39,15 @@ TINY = {"model_type": "bert", "vocab_size": 30522, "hidden_size": 32, "num_hidde
 LR, WEIGHT_DECAY, WARMUP_RATIO = 1e-4, 0.01, 0.1
 
 
-def build(model_name: str, steps: int, batch_size: int) -> tuple[SequenceClassifier, BiasDataModule, list]:
+def epoch0_batches(datamodule: BiasDataModule, steps: int, keys: tuple[str, ...] | None = None):
+    """The first ``steps`` batches of a fresh epoch-0 train loader, loaded lazily as a runner asks."""
+    loader = datamodule.train_dataloader()
+    loader.sampler.set_epoch(0)
+    for _, batch in zip(range(steps), loader, strict=False):
+        yield batch if keys is None else {k: batch[k] for k in keys}
+
+
+def build(model_name: str, steps: int, batch_size: int) -> tuple[SequenceClassifier, BiasDataModule]:
     kwargs = {"model_config": TINY, "tokenizer": "minilm"} if model_name == "tiny" else {"model": model_name}
     module = SequenceClassifier(**kwargs, learning_rate=LR, weight_decay=WEIGHT_DECAY, warmup_ratio=WARMUP_RATIO,
                                 export_hf=False)
@@ -50,10 +59,7 @@ def build(model_name: str, steps: int, batch_size: int) -> tuple[SequenceClassif
     datamodule.setup("fit")
     module.label_names, module.group_names = datamodule.label_names, datamodule.group_names
     module.configure_model()
-    loader = datamodule.train_dataloader()
-    loader.sampler.set_epoch(0)
-    batches = [batch for _, batch in zip(range(steps), loader, strict=False)]
-    return module, datamodule, batches
+    return module, datamodule
 
 
 def optimizer_for(model: torch.nn.Module, steps: int) -> tuple[torch.optim.Optimizer, object]:
@@ -65,11 +71,11 @@ def optimizer_for(model: torch.nn.Module, steps: int) -> tuple[torch.optim.Optim
     return optimizer, get_linear_schedule_with_warmup(optimizer, int(steps * WARMUP_RATIO), steps)
 
 
-def run_loop(net: torch.nn.Module, batches: list, warmup: int) -> float:
+def run_loop(net: torch.nn.Module, datamodule: BiasDataModule, steps: int, warmup: int) -> float:
     net.train()
-    optimizer, scheduler = optimizer_for(net, len(batches))
+    optimizer, scheduler = optimizer_for(net, steps)
     start = None
-    for step, batch in enumerate(batches):
+    for step, batch in enumerate(epoch0_batches(datamodule, steps)):
         if step == warmup:
             start = time.perf_counter()
         logits = net(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
@@ -81,7 +87,17 @@ def run_loop(net: torch.nn.Module, batches: list, warmup: int) -> float:
     return time.perf_counter() - start
 
 
-def run_hf_trainer(net: torch.nn.Module, batches: list, warmup: int) -> float:
+class LazyBatches(torch.utils.data.IterableDataset):
+    """An iterable dataset over a generator of ready batches, so HF Trainer loads them as it steps."""
+
+    def __init__(self, batches) -> None:
+        self.batches = batches
+
+    def __iter__(self):
+        return iter(self.batches)
+
+
+def run_hf_trainer(net: torch.nn.Module, datamodule: BiasDataModule, steps: int, warmup: int) -> float:
     from transformers import Trainer, TrainerCallback, TrainingArguments
 
     class StepClock(TrainerCallback):
@@ -94,14 +110,14 @@ def run_hf_trainer(net: torch.nn.Module, batches: list, warmup: int) -> float:
     class FixedBatches(Trainer):
         def get_train_dataloader(self):
             return torch.utils.data.DataLoader(
-                [{k: v for k, v in b.items() if k in ("input_ids", "attention_mask", "labels")} for b in batches],
+                LazyBatches(epoch0_batches(datamodule, steps, ("input_ids", "attention_mask", "labels"))),
                 batch_size=None,
             )
 
     with tempfile.TemporaryDirectory() as out:
         args = TrainingArguments(
-            output_dir=out, max_steps=len(batches), learning_rate=LR, weight_decay=WEIGHT_DECAY,
-            warmup_steps=int(len(batches) * WARMUP_RATIO), lr_scheduler_type="linear", logging_strategy="no",
+            output_dir=out, max_steps=steps, learning_rate=LR, weight_decay=WEIGHT_DECAY,
+            warmup_steps=int(steps * WARMUP_RATIO), lr_scheduler_type="linear", logging_strategy="no",
             save_strategy="no", report_to=[], disable_tqdm=True, use_cpu=True, dataloader_num_workers=0,
         )
         trainer = FixedBatches(model=net, args=args, callbacks=[StepClock()])
@@ -142,17 +158,17 @@ def main() -> None:
     warnings.filterwarnings("ignore")
     pl.seed_everything(0, verbose=False)
 
-    module, datamodule, batches = build(args.model, args.steps, args.batch_size)
+    module, datamodule = build(args.model, args.steps, args.batch_size)
     initial = copy.deepcopy(module.net.state_dict())
-    timed_samples = sum(len(b["labels"]) for b in batches[args.warmup:])
+    timed_samples = sum(len(b["labels"]) for b in list(epoch0_batches(datamodule, args.steps))[args.warmup:])
     times: dict[str, list[float]] = {"loop": [], "hf_trainer": [], "ours": []}
     for _ in range(args.repeats):
         for name in times:
             module.net.load_state_dict(initial)
             if name == "loop":
-                times[name].append(run_loop(module.net, batches, args.warmup))
+                times[name].append(run_loop(module.net, datamodule, args.steps, args.warmup))
             elif name == "hf_trainer":
-                times[name].append(run_hf_trainer(module.net, batches, args.warmup))
+                times[name].append(run_hf_trainer(module.net, datamodule, args.steps, args.warmup))
             else:
                 times[name].append(run_ours(module, datamodule, args.steps, args.warmup))
     best = {name: min(values) for name, values in times.items()}

@@ -139,6 +139,12 @@ class SequenceClassifier(pl.LightningModule):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.net(input_ids=input_ids, attention_mask=attention_mask).logits
 
+    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
+        # a flat dict of tensors is the common case; skip Lightning's generic (slow) collection walk
+        if isinstance(batch, dict) and all(isinstance(v, torch.Tensor) for v in batch.values()):
+            return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+        return super().transfer_batch_to_device(batch, device, dataloader_idx)
+
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         logits = self(batch["input_ids"], batch["attention_mask"])
         per_example = F.cross_entropy(logits.float(), batch["labels"], reduction="none")
