@@ -28,7 +28,10 @@ from pytorch_lightning import Trainer
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from pytorch_lightning.loggers import CSVLogger, Logger
 
+from lightning_bias.exact_resume import ExactResume
 from lightning_bias.plugin_registry import build_mitigation, describe_plugins
+from lightning_bias.rank_watchdog import with_rank_watchdog
+from lightning_bias.strategies import check_trainer_settings
 
 TRAINER_DEFAULTS: dict[str, Any] = {
     "default_root_dir": "runs",
@@ -50,7 +53,8 @@ def _with_csv_logger(logger: Any, root_dir: str) -> list[Logger]:
 
 
 class BiasCLI(LightningCLI):
-    """LightningCLI with a short-name ``mitigations:`` list and an always-on CSV logger."""
+    """LightningCLI with a short-name ``mitigations:`` list, an always-on CSV logger, a check of the
+    strategy against the machine, a dead-rank watchdog and exact resume (RNG and data position)."""
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_argument(
@@ -67,7 +71,11 @@ class BiasCLI(LightningCLI):
         configured = trainer_config.get("callbacks") or []
         if not isinstance(configured, list):
             configured = [configured]
-        kwargs["callbacks"] = [*by_name, *configured]
+        check_trainer_settings(trainer_config)
+        callbacks = with_rank_watchdog([*by_name, *configured])
+        if not any(isinstance(c, ExactResume) for c in callbacks):
+            callbacks.append(ExactResume())
+        kwargs["callbacks"] = callbacks
         kwargs["logger"] = _with_csv_logger(trainer_config.get("logger"), trainer_config.get("default_root_dir"))
         return super().instantiate_trainer(**kwargs)
 

@@ -147,13 +147,22 @@ class RankWatchdog(Callback):
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
         if self._thread is None:
             return
+        if isinstance(exception, KeyboardInterrupt):
+            self._stop.set()  # the user stopped the run: nothing to diagnose
+            return
         try:
             order = self._store.add(self._key("failure_order"), 1)
             summary = f"{type(exception).__name__}: {exception}".replace("\n", " ")[:300]
             self._store.set(self._key("failed", self._rank), f"{order}|{summary}")
             failures = self._find_failures()
         except (RuntimeError, OSError):
-            failures = [RankFailure(0, "the rendezvous store's host", "is unreachable (it died or its node is gone)")]
+            self._stop.set()
+            print(
+                "lightning_bias: lost contact with the rendezvous store (hosted by rank 0, or by the launcher's agent): "
+                f"that process or its node has died; rank {self._rank} stops with the error below",
+                file=sys.stderr, flush=True,
+            )
+            return
         self._stop.set()
         if failures:
             self._report(failures, stopping=False)

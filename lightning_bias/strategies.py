@@ -1,15 +1,21 @@
-"""DeepSpeed on CPU processes, and the checks that a strategy suits the hardware it is given.
+"""DeepSpeed strategies for Hugging Face models, on GPUs and on CPU, and checks of strategy vs hardware.
 
-``CPUDeepSpeedStrategy`` is Lightning's ``DeepSpeedStrategy`` made to run on the CPU accelerator
-with the gloo backend: real ZeRO stage 1, 2 or 3 (partitioned optimizer state, gradients and
-parameters, DeepSpeed checkpoints, ``zero_to_fp32`` consolidation) without a GPU. It is meant for
-debugging a DeepSpeed set-up on a laptop and for tests; it is not fast. Select it in YAML with
+``TransformersDeepSpeedStrategy`` (the GPU configs ``configs/strategy/deepspeed_zero*.yaml``) is
+Lightning's ``DeepSpeedStrategy`` plus what Hugging Face models need: under ZeRO-3 the model is
+built with ``transformers`` told about the partitioning, and with an offloaded optimizer a torch
+Adam/AdamW becomes DeepSpeed's CPU Adam. Without CUDA it stops with a ``ValueError`` naming the
+CPU config to use instead.
+
+``CPUDeepSpeedStrategy`` is the same made to run on the CPU accelerator with the gloo backend:
+real ZeRO stage 1, 2 or 3 (partitioned optimizer state, gradients and parameters, DeepSpeed
+checkpoints, ``zero_to_fp32`` consolidation) without a GPU. It is meant for debugging a DeepSpeed
+set-up on a laptop and for tests; it is not fast. Select it in YAML with
 ``class_path: lightning_bias.strategies.CPUDeepSpeedStrategy`` (see
-``configs/strategy/deepspeed_cpu_zero3.yaml``) or, once ``lightning_bias`` is imported, by the
-registered names ``deepspeed_cpu``, ``deepspeed_cpu_stage_1``, ``deepspeed_cpu_stage_2`` and
+``configs/strategy/deepspeed_cpu_zero3.yaml``) or, once this module is imported, by the registered
+names ``deepspeed_cpu``, ``deepspeed_cpu_stage_1``, ``deepspeed_cpu_stage_2`` and
 ``deepspeed_cpu_stage_3``.
 
-What differs from the GPU strategy, and why:
+What the CPU strategy changes, and why:
 
 - Lightning refuses a non-CUDA accelerator in ``setup_environment`` and checks that device indices
   equal local ranks (CPU devices have no index); both checks are skipped for the CPU accelerator.
@@ -104,21 +110,76 @@ def transformers_zero3_context(config: dict[str, Any] | None) -> Iterator[None]:
         unset_hf_deepspeed_config()
 
 
+def cpu_adam_arguments(optimizer: torch.optim.Optimizer) -> dict[str, Any] | None:
+    """The ``DeepSpeedCPUAdam`` arguments equivalent to a torch ``Adam``/``AdamW``, or ``None`` if there are none.
+
+    Returns ``{"model_params": param_groups, "lr", "betas", "eps", "weight_decay", "adamw_mode"}``; the
+    param groups (each with its own ``lr`` and ``weight_decay``) are the optimizer's own dicts, so a
+    scheduler built on the torch optimizer keeps steering them. ``None`` for other optimizers and for
+    AMSGrad (which CPU Adam lacks).
+    """
+    if type(optimizer) not in (torch.optim.Adam, torch.optim.AdamW):
+        return None
+    defaults = optimizer.defaults
+    if defaults.get("amsgrad") or any(group.get("amsgrad") for group in optimizer.param_groups):
+        return None
+    decoupled = isinstance(optimizer, torch.optim.AdamW) or bool(defaults.get("decoupled_weight_decay"))
+    return {
+        "model_params": optimizer.param_groups, "lr": defaults["lr"], "betas": tuple(defaults["betas"]),
+        "eps": defaults["eps"], "weight_decay": defaults["weight_decay"], "adamw_mode": decoupled,
+    }
+
+
 class TransformersDeepSpeedStrategy(DeepSpeedStrategy):
     """Lightning's ``DeepSpeedStrategy`` for GPUs, safe for Hugging Face models built under ZeRO-3.
 
-    Takes every argument of ``pytorch_lightning.strategies.DeepSpeedStrategy``. The one change: the
-    LightningModule's ``configure_model`` runs with ``transformers`` told about ZeRO-3, so
-    ``from_config``/``from_pretrained`` initialise and load partitioned parameters correctly.
+    Takes every argument of ``pytorch_lightning.strategies.DeepSpeedStrategy``. What it adds:
+
+    - the LightningModule's ``configure_model`` runs with ``transformers`` told about ZeRO-3, so
+      ``from_config``/``from_pretrained`` initialise and load partitioned parameters correctly;
+    - with the optimizer offloaded (``offload_optimizer``), a torch ``Adam``/``AdamW`` from
+      ``configure_optimizers`` is replaced by DeepSpeed's ``DeepSpeedCPUAdam`` with the same groups
+      and hyper-parameters (DeepSpeed refuses a torch optimizer there: it would run far slower);
+    - without a CUDA accelerator it stops with a ``ValueError`` that points to the CPU configs.
     """
 
     strategy_name = "deepspeed_transformers"
+
+    def setup_environment(self) -> None:
+        from pytorch_lightning.accelerators import CUDAAccelerator
+
+        if not isinstance(self.accelerator, CUDAAccelerator):
+            where = "this machine has no CUDA GPU" if not torch.cuda.is_available() else (
+                f"trainer.accelerator gives {type(self.accelerator).__name__}")
+            raise ValueError(
+                f"trainer.strategy {type(self).__name__} runs DeepSpeed on CUDA GPUs but {where}; to run DeepSpeed "
+                f"on CPU use --config {_cpu_twin(self)} (gloo), or set --trainer.accelerator gpu on a GPU machine"
+            )
+        super().setup_environment()
 
     @contextmanager
     def model_sharded_context(self) -> Iterator[None]:
         with super().model_sharded_context():
             with transformers_zero3_context(self.config if self.zero_stage_3 else None):
                 yield
+
+    def _offloads_optimizer(self) -> bool:
+        zero = (self.config or {}).get("zero_optimization") or {}
+        return (zero.get("offload_optimizer") or {}).get("device", "none") in ("cpu", "nvme")
+
+    def _init_optimizers(self) -> tuple[torch.optim.Optimizer, Any]:
+        optimizer, scheduler_config = super()._init_optimizers()
+        if not self._offloads_optimizer():
+            return optimizer, scheduler_config
+        arguments = cpu_adam_arguments(optimizer)
+        if arguments is None:
+            return optimizer, scheduler_config  # DeepSpeed explains what it accepts with offload
+        from deepspeed.ops.adam import DeepSpeedCPUAdam
+
+        cpu_adam = DeepSpeedCPUAdam(**arguments)
+        if scheduler_config is not None:
+            scheduler_config.scheduler.optimizer = cpu_adam
+        return cpu_adam, scheduler_config
 
     @classmethod
     def register_strategies(cls, strategy_registry: Any) -> None:

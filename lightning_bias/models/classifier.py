@@ -21,6 +21,7 @@ from pytorch_lightning.trainer.states import TrainerFn
 from pytorch_lightning.utilities import rank_zero_info, rank_zero_warn
 from transformers import AutoModelForSequenceClassification, get_linear_schedule_with_warmup
 
+from lightning_bias.checkpoint_compatibility import check_checkpoint_compatible
 from lightning_bias.export import export_hf
 from lightning_bias.metrics import FairnessMetrics
 from lightning_bias.mitigation import mitigations_of
@@ -134,6 +135,9 @@ class SequenceClassifier(pl.LightningModule):
             self.net = AutoModelForSequenceClassification.from_config(config)
         self.net.train()  # from_pretrained returns eval mode, and Lightning keeps submodule modes as they are
 
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        check_checkpoint_compatible(self, checkpoint, self.trainer.ckpt_path, strict=self.strict_loading)
+
     # --- training -------------------------------------------------------------------------------
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -164,9 +168,12 @@ class SequenceClassifier(pl.LightningModule):
         for name, param in self.named_parameters():
             if not param.requires_grad:
                 continue
-            (no_decay if param.ndim < 2 or "LayerNorm" in name or name.endswith(".bias") else decay).append(param)
+            # ZeRO-3 has flattened the parameters by now; ds_shape keeps the real shape
+            ndim = len(getattr(param, "ds_shape", param.shape))
+            (no_decay if ndim < 2 or "LayerNorm" in name or name.endswith(".bias") else decay).append(param)
+        groups = [{"params": decay, "weight_decay": self.hparams.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
         optimizer = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": self.hparams.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            [group for group in groups if group["params"]],
             lr=self.hparams.learning_rate,
             fused=fused_adamw_supported(self.device),
         )
