@@ -40,6 +40,15 @@ def json_safe(value: Any) -> Any:
     return str(value)
 
 
+def _reportable(value: Any) -> bool:
+    """Plain data, or an object with a short description (not a callable or a large structure)."""
+    if callable(value):
+        return False
+    if value is None or isinstance(value, bool | int | float | str | Mapping | Sequence | set | frozenset):
+        return True
+    return len(str(value)) <= 200
+
+
 def describe_mitigation(mitigation: Mitigation) -> dict[str, Any]:
     """Name, class path, stage, constructor arguments and other public state of a mitigation.
 
@@ -48,7 +57,7 @@ def describe_mitigation(mitigation: Mitigation) -> dict[str, Any]:
     """
     cls = type(mitigation)
     parameters = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
-    public = {k: v for k, v in vars(mitigation).items() if not k.startswith("_")}
+    public = {k: v for k, v in vars(mitigation).items() if not k.startswith("_") and _reportable(v)}
     return {
         "name": cls.__name__,
         "class_path": f"{cls.__module__}.{cls.__qualname__}",

@@ -9,7 +9,8 @@ One pre-training run's data path, top to bottom (``setup``):
 3. hold out ``val_fraction`` of the lines (seeded) for a validation loss;
 4. tokenize once, line by line or packed into blocks of ``block_size`` tokens (cached on disk
    across runs, keyed by the text, the tokenizer and the block settings);
-5. mask 15% of the tokens per batch, 80% ``[MASK]`` / 10% random / 10% unchanged, seeded per rank;
+5. mask 15% of the tokens per batch, 80% ``[MASK]`` / 10% random / 10% unchanged (BERT's scheme, as
+   ``DataCollatorForLanguageModeling``, with a generator of our own seeded per rank and worker);
    the validation blocks are masked once at setup, so the validation loss is comparable across epochs.
 
 Tables are ``datasets.Dataset`` objects with one column ``text`` before tokenization and the
@@ -27,9 +28,10 @@ from typing import Any, Literal
 
 import datasets
 import pyarrow.compute as pc
+import torch
 from pytorch_lightning import LightningDataModule
-from torch.utils.data import DataLoader, DistributedSampler
-from transformers import DataCollatorForLanguageModeling, PreTrainedTokenizerBase
+from torch.utils.data import DataLoader, DistributedSampler, get_worker_info
+from transformers import PreTrainedTokenizerBase
 
 from lightning_bias.mitigation import Mitigation, mitigations_of
 from lightning_bias.models.pretrained import load_tokenizer
@@ -211,14 +213,71 @@ def tokenize_corpus(
     )
 
 
+class MaskingCollator:
+    """Pads token rows into a batch and applies BERT's masked-LM corruption with its own seeded generator.
+
+    Of the non-special, non-padding tokens, ``mlm_probability`` are chosen for prediction; of those
+    80% become the mask token, 10% a random token of the vocabulary, 10% stay. Returns
+    ``input_ids``, ``attention_mask`` and ``labels`` (-100 where not chosen). The generator is seeded
+    with ``seed`` in the main process and ``seed + 1000 * (worker id + 1)`` in a DataLoader worker,
+    so any process (DDP ranks, spawned processes, workers) gets a reproducible stream.
+    """
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, mlm_probability: float = 0.15, seed: int = 0) -> None:
+        if tokenizer.mask_token_id is None:
+            raise ValueError("the tokenizer has no mask token, so it cannot be used for masked-LM training")
+        self.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.mask_token_id = tokenizer.mask_token_id
+        self.vocab_size = len(tokenizer)
+        self.mlm_probability = mlm_probability
+        self.seed = seed
+        self._generator: torch.Generator | None = None
+        self._owner: tuple[int, int] | None = None
+
+    def generator(self) -> torch.Generator:
+        """This process's (or worker's) generator, created on first use."""
+        worker = get_worker_info()
+        owner = (os.getpid(), worker.id if worker is not None else -1)
+        if self._generator is None or self._owner != owner:
+            offset = 1000 * (worker.id + 1) if worker is not None else 0
+            self._generator = torch.Generator().manual_seed(self.seed + offset)
+            self._owner = owner
+        return self._generator
+
+    def __call__(self, rows: list[dict[str, list[int]]]) -> dict[str, torch.Tensor]:
+        width = max(len(r["input_ids"]) for r in rows)
+        input_ids = torch.full((len(rows), width), self.pad_token_id, dtype=torch.long)
+        maskable = torch.zeros((len(rows), width), dtype=torch.bool)
+        attention = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, row in enumerate(rows):
+            n = len(row["input_ids"])
+            input_ids[i, :n] = torch.tensor(row["input_ids"], dtype=torch.long)
+            maskable[i, :n] = torch.tensor(row["special_tokens_mask"], dtype=torch.long) == 0
+            attention[i, :n] = 1
+        generator = self.generator()
+        labels = input_ids.clone()
+        chosen = (torch.rand(input_ids.shape, generator=generator) < self.mlm_probability) & maskable
+        labels[~chosen] = -100
+        draw = torch.rand(input_ids.shape, generator=generator)
+        to_mask = chosen & (draw < 0.8)
+        to_random = chosen & (draw >= 0.8) & (draw < 0.9)
+        random_tokens = torch.randint(self.vocab_size, input_ids.shape, generator=generator, dtype=torch.long)
+        corrupted = torch.where(to_mask, torch.full_like(input_ids, self.mask_token_id), input_ids)
+        corrupted = torch.where(to_random, random_tokens, corrupted)
+        return {"input_ids": corrupted, "attention_mask": attention, "labels": labels}
+
+
 def mask_once(
     table: datasets.Dataset, tokenizer: PreTrainedTokenizerBase, mlm_probability: float, seed: int
 ) -> datasets.Dataset:
     """Apply the masked-LM corruption once, seeded: ``input_ids`` (corrupted), ``labels`` (-100 unmasked)."""
-    collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=mlm_probability, seed=seed)
+    collator = MaskingCollator(tokenizer, mlm_probability=mlm_probability, seed=seed)
 
     def corrupt(batch: dict[str, list]) -> dict[str, list]:
-        rows = [{"input_ids": ids, "special_tokens_mask": m} for ids, m in zip(batch["input_ids"], batch["special_tokens_mask"], strict=True)]
+        rows = [
+            {"input_ids": ids, "special_tokens_mask": m}
+            for ids, m in zip(batch["input_ids"], batch["special_tokens_mask"], strict=True)
+        ]
         out = collator(rows)
         lengths = [len(ids) for ids in batch["input_ids"]]
         return {
@@ -236,8 +295,6 @@ class PremaskedCollator:
         self.pad_token_id = pad_token_id
 
     def __call__(self, rows: list[dict[str, list[int]]]) -> dict[str, Any]:
-        import torch
-
         width = max(len(r["input_ids"]) for r in rows)
         input_ids = torch.full((len(rows), width), self.pad_token_id, dtype=torch.long)
         labels = torch.full((len(rows), width), -100, dtype=torch.long)
@@ -321,6 +378,7 @@ class CorpusDataModule(LightningDataModule):
         self.tables: dict[str, datasets.Dataset] = {}
         self.tokenized: dict[str, datasets.Dataset] = {}
         self.corpus_report: dict[str, Any] = {}
+        self._built_with: list[int] = []
 
     # --- building the corpus --------------------------------------------------------------------
 
@@ -376,6 +434,8 @@ class CorpusDataModule(LightningDataModule):
     def apply_mitigations(self, table: datasets.Dataset, mitigations: Sequence[Mitigation]) -> datasets.Dataset:
         """Run every upstream mitigation's ``transform(table, "train")`` in order, recording sizes."""
         for mitigation in mitigations:
+            if type(mitigation).transform is Mitigation.transform:
+                continue  # no data stage (e.g. dropout debiasing)
             before = table_size(table)
             table = mitigation.transform(table, "train")
             if not isinstance(table, datasets.Dataset) or "text" not in table.column_names:
@@ -407,9 +467,9 @@ class CorpusDataModule(LightningDataModule):
             trainer.strategy.barrier("corpus-rank-zero-first")
 
     def setup(self, stage: str | None = None) -> None:
-        if self.tokenized:
-            return
         mitigations = self._mitigations()
+        if self.tokenized and self._built_with == [id(m) for m in mitigations]:
+            return  # already built (e.g. by a call before fit) with the same mitigations
         for mitigation in mitigations:
             if type(mitigation).sample_weights is not Mitigation.sample_weights or (
                 type(mitigation).sampler is not Mitigation.sampler
@@ -418,6 +478,7 @@ class CorpusDataModule(LightningDataModule):
                     f"mitigation {type(mitigation).__name__} supplies sample weights or a sampler, which masked-LM "
                     "pre-training does not support (its rows are token blocks, not corpus lines)"
                 )
+        self._built_with = [id(m) for m in mitigations]
         self.tokenizer = self._resolve_tokenizer()
         if self.tokenizer.mask_token is None:
             raise ValueError("the tokenizer has no mask token, so it cannot be used for masked-LM pre-training")
@@ -451,10 +512,10 @@ class CorpusDataModule(LightningDataModule):
             return 1, 0
         return self.trainer.world_size, self.trainer.global_rank
 
-    def train_collator(self) -> DataCollatorForLanguageModeling:
+    def train_collator(self) -> MaskingCollator:
         """The seeded masking collator of this rank (rank r uses seed + r)."""
         _, rank = self._world()
-        return DataCollatorForLanguageModeling(self.tokenizer, mlm_probability=self.mlm_probability, seed=self.seed + rank)
+        return MaskingCollator(self.tokenizer, mlm_probability=self.mlm_probability, seed=self.seed + rank)
 
     def train_dataloader(self) -> DataLoader:
         table = self.tokenized["train"]

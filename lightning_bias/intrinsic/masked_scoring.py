@@ -44,6 +44,29 @@ def model_device(model: nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
+def masked_lm_head(model: nn.Module) -> nn.Module | None:
+    """The vocabulary head of a Hugging Face masked LM when it is the one module beside the encoder
+    (BERT ``cls``, RoBERTa ``lm_head``, ALBERT ``predictions``...), else ``None`` (e.g. DistilBERT).
+
+    With it, logits can be computed at chosen positions only: ``head(model.base_model(...)[0][rows, cols])``.
+    """
+    base = getattr(model, "base_model", model)
+    if base is model:
+        return None
+    others = [module for module in model.children() if module is not base]
+    return others[0] if len(others) == 1 else None
+
+
+def logits_at(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """Vocabulary logits ``[batch, vocab]`` at one position per row (the head runs on those positions only)."""
+    rows = torch.arange(input_ids.shape[0], device=input_ids.device)
+    head = masked_lm_head(model)
+    if head is None:
+        return model(input_ids=input_ids, attention_mask=attention_mask).logits[rows, positions]
+    hidden = model.base_model(input_ids=input_ids, attention_mask=attention_mask)[0]
+    return head(hidden[rows, positions])
+
+
 def target_log_probs(
     model: nn.Module, queries: Sequence[MaskedQuery], pad_token_id: int, batch_size: int = 64
 ) -> list[list[float]]:
@@ -67,10 +90,9 @@ def target_log_probs(
                 ids = queries[i].input_ids
                 input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
                 attention_mask[row, : len(ids)] = 1
-            logits = model(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device)).logits
-            rows = torch.arange(len(chunk), device=logits.device)
-            positions = torch.tensor([queries[i].position for i in chunk], device=logits.device)
-            log_probs = logits[rows, positions].float().log_softmax(dim=-1).cpu()
+            positions = torch.tensor([queries[i].position for i in chunk], device=device)
+            logits = logits_at(model, input_ids.to(device), attention_mask.to(device), positions)
+            log_probs = logits.float().log_softmax(dim=-1).cpu()
             for row, i in enumerate(chunk):
                 answers[i] = [float(log_probs[row, t]) for t in queries[i].targets]
     return answers
