@@ -12,7 +12,7 @@ per-GPU batch stays fixed. Peak GPU memory per rank is recorded too.
 
 Prints a table and ends with one JSON line:
     {"bench": "gpu_scaling", "gpu": "...", "results": {"ddp": {"1": {"samples_per_second": ..., ...}}}}
-Record only figures from real runs in benchmarks/README_distributed.md.
+Record only figures from real runs in benchmarks/README.md (section "Distributed strategies").
 """
 
 from __future__ import annotations
