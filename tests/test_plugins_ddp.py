@@ -1,5 +1,5 @@
-"""Resampling under 2-process DDP on CPU: every rank trains on a disjoint shard of one shared epoch draw,
-and the epoch as a whole has exactly the undersampled (label, group) counts."""
+"""Resampling under 2-process DDP and 2-process DeepSpeed ZeRO-2 on CPU: every rank trains on a disjoint
+shard of one shared epoch draw, and the epoch as a whole has exactly the undersampled (label, group) counts."""
 
 from __future__ import annotations
 
@@ -17,16 +17,21 @@ from lightning_bias_plugins.resampling import Resampling, cell_targets
 
 TINY = str(REPO_ROOT / "configs" / "tiny.yaml")
 RESAMPLING = str(REPO_ROOT / "configs" / "mitigations" / "resampling.yaml")
+STRATEGIES = {
+    "ddp": ["--trainer.strategy=ddp"],
+    "deepspeed_cpu_zero2": ["--config", str(REPO_ROOT / "configs" / "strategy" / "deepspeed_cpu_zero2.yaml")],
+}
 
 
 @pytest.mark.multiprocess
-def test_ddp_resampling_shards_are_disjoint_and_the_epoch_is_balanced(tmp_path):
+@pytest.mark.parametrize("strategy", sorted(STRATEGIES))
+def test_distributed_resampling_shards_are_disjoint_and_the_epoch_is_balanced(tmp_path, strategy):
     probe = tmp_path / "probe"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO_ROOT / "tests"), os.environ.get("PYTHONPATH", "")]),
-               HF_HUB_OFFLINE="1", WANDB_MODE="offline", TOKENIZERS_PARALLELISM="false")
+               HF_HUB_OFFLINE="1", WANDB_MODE="offline", TOKENIZERS_PARALLELISM="false", OMP_NUM_THREADS="1")
     command = [
         sys.executable, "-m", "lightning_bias", "fit", "--config", TINY, "--config", RESAMPLING,
-        "--trainer.devices=2", "--trainer.strategy=ddp", "--trainer.max_epochs=2",
+        *STRATEGIES[strategy], "--trainer.devices=2", "--trainer.max_epochs=2",
         "--data.synthetic_bios.num_examples=400", "--model.export_hf=false", "--trainer.enable_checkpointing=false",
         f"--trainer.default_root_dir={tmp_path / 'run'}",
         "--trainer.callbacks+=plugin_probe.EpochIndexRecorder", f"--trainer.callbacks.out_dir={probe}",
