@@ -32,3 +32,15 @@ TINY_MODEL_CONFIG = {
     "intermediate_size": 64,
     "max_position_embeddings": 128,
 }
+
+
+def run_cli(args: list[str], capsys) -> tuple[int, str]:
+    """Run the ``lightning_bias`` entry point in-process; return (exit code, captured stderr)."""
+    from lightning_bias.cli import main
+
+    try:
+        main(args)
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else 1
+    return code, capsys.readouterr().err

@@ -15,7 +15,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from conftest import REPO_ROOT, TINY_MODEL_CONFIG
+from conftest import REPO_ROOT, TINY_MODEL_CONFIG, run_cli
 from pytorch_lightning import Trainer
 from pytorch_lightning.accelerators import CPUAccelerator, CUDAAccelerator
 from pytorch_lightning.strategies import DeepSpeedStrategy, StrategyRegistry
@@ -35,13 +35,6 @@ TINY = str(REPO_ROOT / "configs" / "tiny.yaml")
 STRATEGY_CONFIGS = REPO_ROOT / "configs" / "strategy"
 
 
-def run_cli(args: list[str], capsys) -> tuple[int, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else 1
-    return code, capsys.readouterr().err
 
 
 def assert_one_line_error(code: int, err: str, *needles: str) -> None:

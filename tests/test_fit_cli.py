@@ -9,23 +9,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import REPO_ROOT, shared_data
+from conftest import REPO_ROOT, run_cli, shared_data
 
-from lightning_bias.cli import main
 from lightning_bias.data.synthetic_bios import generate_bios
 
 TINY = str(REPO_ROOT / "configs" / "tiny.yaml")
 FAST = ["--trainer.max_epochs=1", "--data.synthetic_bios.num_examples=400"]
 
 
-def run_cli(args: list[str], capsys) -> tuple[int, str]:
-    """Run the console entry point in-process; return (exit code, stderr)."""
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else 1
-    return code, capsys.readouterr().err
 
 
 def only_version_dir(root: Path) -> Path:

@@ -12,12 +12,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, run_cli
 from lightning_bias_plugins.cooccurrence import REPORT_SECTION as COOCCURRENCE_SECTION
 from lightning_bias_plugins.resampling import StratifiedEpochSampler, cell_targets
 from lightning_bias_plugins.reweighting import row_weights
 
-from lightning_bias.cli import main, run_fit_cli
+from lightning_bias.cli import run_fit_cli
 from lightning_bias.plugin_registry import available_plugins, build_mitigation
 
 TINY = str(REPO_ROOT / "configs" / "tiny.yaml")
@@ -38,13 +38,6 @@ def report_of(tmp_path: Path) -> dict:
     return json.loads((run / "bias_report.json").read_text())
 
 
-def run_cli(args: list[str], capsys) -> tuple[int, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else 1
-    return code, capsys.readouterr().err
 
 
 # --- every example config names plugins that exist and accept its arguments -------------------------
