@@ -133,6 +133,9 @@ def evaluate_intrinsic_command(
     max_pairs: int | None = None,
     batch_size: int = 64,
     log_probability: bool = True,
+    calibration_corpus: str | None = None,
+    calibration_batches: int = 60,
+    calibration_max_epochs: int = 10,
     output: str | None = None,
 ) -> None:
     """Score the intrinsic bias of a masked LM without training; print JSON, optionally write it to ``output``.
@@ -145,17 +148,23 @@ def evaluate_intrinsic_command(
         max_pairs: score at most this many pairs per benchmark.
         batch_size: masked queries per forward pass.
         log_probability: compute the log-probability bias score on occupation templates.
+        calibration_corpus: for a model without a masked-LM head (e.g. "minilm"): general text on which a
+            new head is fitted to the frozen encoder before scoring.
+        calibration_batches: batches of the calibration corpus encoded for that fit.
+        calibration_max_epochs: most passes of the head over them (it stops when held-out loss stops falling).
         output: JSON file to write (atomically).
     """
     import json
     from pathlib import Path
 
     from lightning_bias.intrinsic.evaluate import evaluate_intrinsic
+    from lightning_bias.models.head_calibration import HeadCalibration
     from lightning_bias.report import atomic_write_text
 
     result = evaluate_intrinsic(
         model, crows_pairs=crows_pairs, stereoset=stereoset, bias_type=bias_type, max_pairs=max_pairs,
-        batch_size=batch_size, log_probability=log_probability,
+        batch_size=batch_size, log_probability=log_probability, calibration_corpus=calibration_corpus,
+        head_calibration=HeadCalibration(batches=calibration_batches, max_epochs=calibration_max_epochs),
     )
     text = json.dumps(result, indent=2, default=float)
     print(text)
@@ -176,7 +185,8 @@ def print_plugins() -> None:
 
 USAGE = """usage: lightning_bias {fit,validate,test,predict} --config CONFIG.yaml [overrides]
        lightning_bias pretrain --config configs/pretrain/NAME.yaml [overrides]
-       lightning_bias evaluate-intrinsic --model PATH_OR_NAME [--crows_pairs CSV] [--stereoset FILE] [--output JSON]
+       lightning_bias evaluate-intrinsic --model PATH_OR_NAME [--crows_pairs CSV] [--stereoset FILE]
+                                    [--calibration_corpus TEXT] [--output JSON]
        lightning_bias plugins
 
 Run `lightning_bias fit --help` for the options of a verb."""

@@ -84,6 +84,7 @@ def build_pretrain_report(
     tokenizer: str,
     initialised_keys: Sequence[str],
     carried_weights: Sequence[str],
+    head_calibration: Mapping[str, Any] | None,
     corpus: Mapping[str, Any] | None,
     training: Mapping[str, Any],
     mitigations: Sequence[Mitigation],
@@ -96,10 +97,18 @@ def build_pretrain_report(
 ) -> dict[str, Any]:
     """The ``pretrain_report.json`` payload (see the module docstring), JSON-safe."""
     notes = []
-    if initialised_keys:
+    if initialised_keys and head_calibration:
         notes.append(
             "the checkpoint had no masked-LM head; a new head (decoder tied to the input embeddings) was "
-            "initialised, so the intrinsic bias measured before training reflects a random head"
+            f"initialised and fitted to the frozen encoder ({head_calibration['steps']} steps over "
+            f"{head_calibration['masked_positions']} masked positions of the corpus before "
+            "mitigations, so the intrinsic bias measured before training reads the pre-trained encoder"
+        )
+    elif initialised_keys:
+        notes.append(
+            "the checkpoint had no masked-LM head; a new head (decoder tied to the input embeddings) was "
+            "initialised, so the intrinsic bias measured before training reflects a random head (set "
+            "model.head_calibration to fit the head to the encoder first)"
         )
     return json_safe(
         {
@@ -112,6 +121,7 @@ def build_pretrain_report(
                 "tokenizer": tokenizer,
                 "initialised_head_weights": list(initialised_keys),
                 "carried_weights": list(carried_weights),
+                "head_calibration": head_calibration,
             },
             "corpus": corpus,
             "mitigations": [describe_mitigation(m) for m in mitigations],

@@ -14,6 +14,7 @@ from safetensors import safe_open
 from transformers import AutoModelForMaskedLM, AutoModelForSequenceClassification, GPT2Config
 
 from lightning_bias.data.corpus import CorpusDataModule
+from lightning_bias.models.classifier import SequenceClassifier
 from lightning_bias.models.masked_lm import EXPORT_DIR, REPORT_FILE, MaskedLanguageModel, load_masked_lm
 from lightning_bias.models.pretrained import load_tokenizer, resolve_pretrained
 from lightning_bias.pretrain_report import atomic_directory
@@ -161,6 +162,8 @@ def test_loading_errors(tmp_path):
     _tiny(measure_intrinsic=False).net.save_pretrained(no_tokenizer)
     with pytest.raises(ValueError, match="no tokenizer files"):
         MaskedLanguageModel(model=str(no_tokenizer))
+    with pytest.raises(ValueError, match="no tokenizer files"):  # the hand-off to fine-tuning checks it too
+        SequenceClassifier(model=str(no_tokenizer), num_labels=2)
 
 
 def test_atomic_directory_replaces_or_keeps(tmp_path):
@@ -201,9 +204,13 @@ def test_configs_parse_with_lightning_cli(tmp_path, monkeypatch):
     shared_data("crows_pairs", "crows_pairs_anonymized.csv")
     shared_data("wikitext2_raw", "wiki.test.raw.gz")
     monkeypatch.chdir(REPO_ROOT)
-    for config in ("configs/pretrain/tiny.yaml", "configs/pretrain/minilm_cda.yaml"):
+    configs = {"tiny": True, "minilm_cda": True, "minilm_dapt_only": False}
+    for name, with_cda in configs.items():
         cli = LightningCLI(MaskedLanguageModel, CorpusDataModule, run=False,
-                           args=["--config", config, f"--trainer.default_root_dir={tmp_path}"])
+                           args=["--config", f"configs/pretrain/{name}.yaml", f"--trainer.default_root_dir={tmp_path}"])
         assert isinstance(cli.model, MaskedLanguageModel) and isinstance(cli.datamodule, CorpusDataModule)
         names = [type(c).__name__ for c in cli.trainer.callbacks]
-        assert "DomainAdaptivePretraining" in names and "CorpusCounterfactualAugmentation" in names
+        assert "DomainAdaptivePretraining" in names
+        assert ("CorpusCounterfactualAugmentation" in names) == with_cda, name
+        if name.startswith("minilm"):  # MiniLM has no head: "before" must read a fitted one
+            assert cli.model.head_calibration.batches > 0

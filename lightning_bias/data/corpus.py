@@ -378,6 +378,7 @@ class CorpusDataModule(LightningDataModule):
         self.tables: dict[str, datasets.Dataset] = {}
         self.tokenized: dict[str, datasets.Dataset] = {}
         self.corpus_report: dict[str, Any] = {}
+        self.base_table: datasets.Dataset | None = None
         self._built_with: list[int] = []
 
     # --- building the corpus --------------------------------------------------------------------
@@ -483,7 +484,9 @@ class CorpusDataModule(LightningDataModule):
         if self.tokenizer.mask_token is None:
             raise ValueError("the tokenizer has no mask token, so it cannot be used for masked-LM pre-training")
         with self._rank_zero_first():
-            table = self.apply_mitigations(self.load_corpus(), mitigations)
+            base = self.load_corpus()
+            self.base_table = base if self.path is not None else None
+            table = self.apply_mitigations(base, mitigations)
             if self.val_fraction > 0:
                 if len(table) < 2:
                     raise ValueError(f"data.val_fraction {self.val_fraction} needs at least 2 corpus lines, got {len(table)}")
@@ -524,6 +527,28 @@ class CorpusDataModule(LightningDataModule):
         return DataLoader(
             table, batch_size=self.batch_size, sampler=sampler, collate_fn=self.train_collator(),
             num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
+        )
+
+    def calibration_dataloader(self, batch_size: int | None = None, seed: int = 0) -> DataLoader:
+        """Masked-LM batches of the corpus *before* the upstream mitigations, for fitting a new head.
+
+        Not sharded: every rank gets the same batches and masks (``seed``), so a head fitted on them is
+        identical on every rank. Raises ``ValueError`` when the corpus comes only from mitigations.
+        """
+        if self.tokenizer is None:
+            raise ValueError("call setup() before calibration_dataloader()")
+        if self.base_table is None:
+            raise ValueError(
+                "head calibration fits the new masked-LM head on the corpus before mitigations (data.path), but "
+                "data.path is not set here (the corpus comes only from mitigations); set data.path to general text "
+                "such as ../shared/data/wikitext2_raw/wiki.test.raw.gz, or drop model.head_calibration"
+            )
+        with self._rank_zero_first():
+            tokens = tokenize_corpus(self.base_table, self.tokenizer, self.block_size, self.line_by_line, self.cache_dir)
+        return DataLoader(
+            tokens, batch_size=batch_size or self.batch_size, shuffle=True,
+            generator=torch.Generator().manual_seed(seed),
+            collate_fn=MaskingCollator(self.tokenizer, mlm_probability=self.mlm_probability, seed=seed),
         )
 
     def val_dataloader(self) -> DataLoader | list:

@@ -7,6 +7,7 @@ from typing import Any
 import torch
 
 from lightning_bias.intrinsic.suite import IntrinsicBiasOptions, measure_intrinsic_bias
+from lightning_bias.models.head_calibration import HeadCalibration, calibrate_head
 
 
 def evaluate_intrinsic(
@@ -18,25 +19,31 @@ def evaluate_intrinsic(
     batch_size: int = 64,
     log_probability: bool = True,
     device: str | None = None,
+    calibration_corpus: str | None = None,
+    head_calibration: HeadCalibration | None = None,
 ) -> dict[str, Any]:
     """Measure the intrinsic bias of a masked LM given by hub name, local checkpoint dir or ``"minilm"``.
 
-    The checkpoint needs a tokenizer and a *trained* masked-LM head: a checkpoint without one (an
-    encoder-only export, a classifier) raises ``ValueError`` — its scores would reflect a randomly
-    initialised head; pre-train it first (``lightning_bias pretrain``) and evaluate the
-    ``hf_checkpoint`` it writes. Returns ``{"model", "measures": measure_intrinsic_bias(...),
+    The checkpoint needs a tokenizer and a masked-LM head. For a checkpoint without a head (MiniLM, an
+    encoder-only export) give ``calibration_corpus`` (general text): a new head is fitted to the frozen
+    encoder first (``head_calibration``, by default 60 batches, early-stopped on 8 held out; see
+    ``lightning_bias.models.head_calibration``) and the scores read the encoder through it. Without
+    a calibration corpus such a checkpoint raises ``ValueError`` — its scores would reflect a
+    random head. Returns ``{"model", "options", "head_calibration", "measures": measure_intrinsic_bias(...),
     "summary": flat headline numbers}``. ``device`` defaults to CUDA when available.
     """
     from lightning_bias.intrinsic.suite import headline_numbers
-    from lightning_bias.models.masked_lm import load_checkpoint_tokenizer, load_masked_lm
+    from lightning_bias.models.masked_lm import load_masked_lm
+    from lightning_bias.models.pretrained import load_tokenizer
 
-    tokenizer = load_checkpoint_tokenizer(model)
+    tokenizer = load_tokenizer(model)
     loaded = load_masked_lm(model, vocab_size=len(tokenizer))
-    if loaded.initialised_keys:
+    if loaded.initialised_keys and calibration_corpus is None:
         raise ValueError(
             f"model {model!r} has no trained masked-LM head (missing from the checkpoint: "
             f"{', '.join(loaded.initialised_keys)}); intrinsic bias scores of a randomly initialised head are "
-            "meaningless. Pre-train it first (lightning_bias pretrain) and evaluate the hf_checkpoint it writes"
+            "meaningless. Give --calibration_corpus (general text) to fit a head to the frozen encoder first, or "
+            "pre-train it (lightning_bias pretrain) and evaluate the hf_checkpoint it writes"
         )
     options = IntrinsicBiasOptions(
         log_probability=log_probability, crows_pairs=crows_pairs, stereoset=stereoset, bias_type=bias_type,
@@ -45,5 +52,18 @@ def evaluate_intrinsic(
     options.validate()
     target = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     network = loaded.model.to(target)
+    calibration = None
+    if loaded.initialised_keys:
+        from lightning_bias.data.corpus import CorpusDataModule
+
+        settings = head_calibration or HeadCalibration()
+        corpus = CorpusDataModule(path=calibration_corpus, tokenizer=model)
+        corpus.setup("fit")
+        batches = corpus.calibration_dataloader(settings.batch_size, settings.seed)
+        calibration = calibrate_head(network, loaded.initialised_keys, batches, settings, target)
+        calibration["corpus"] = calibration_corpus
     measures = measure_intrinsic_bias(network, tokenizer, options)
-    return {"model": model, "options": options.to_dict(), "measures": measures, "summary": headline_numbers(measures)}
+    return {
+        "model": model, "options": options.to_dict(), "head_calibration": calibration, "measures": measures,
+        "summary": headline_numbers(measures),
+    }

@@ -8,7 +8,9 @@ For a template such as "[MASK] is a nurse.":
 - ``score`` = log(p_target(he) / p_prior(he)) - log(p_target(she) / p_prior(she)).
 
 A positive score means the occupation raises "he" more than "she" (male-leaning); 0 is unbiased.
-The result averages over templates per occupation and over everything.
+The result averages over templates per occupation and over everything, with a 95% bootstrap
+interval of the mean that resamples templates (the templates are a sample of the ways to say a
+sentence; the occupations are the fixed set under study), so "clearly non-zero" has a test.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
@@ -102,6 +105,20 @@ def _mean(values: Sequence[float]) -> float:
     return sum(values) / len(values)
 
 
+def template_bootstrap_interval(
+    scores: np.ndarray, resamples: int = 2000, level: float = 0.95, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``scores.mean()`` for a ``[templates, occupations]`` score matrix,
+    resampling templates with replacement (seeded, so the same scores give the same interval)."""
+    generator = np.random.default_rng(seed)
+    per_template = scores.mean(axis=1)
+    picks = generator.integers(0, len(per_template), size=(resamples, len(per_template)))
+    means = per_template[picks].mean(axis=1)
+    tail = (1.0 - level) / 2.0
+    low, high = np.quantile(means, [tail, 1.0 - tail])
+    return float(low), float(high)
+
+
 def log_probability_bias(
     model: nn.Module,
     tokenizer: PreTrainedTokenizerBase,
@@ -112,9 +129,10 @@ def log_probability_bias(
 ) -> dict[str, Any]:
     """The log-probability bias of a masked LM (module docstring), averaged over templates and occupations.
 
-    Returns ``{"mean", "mean_abs", "male_leaning_share", "per_occupation": {occupation: mean over
-    templates}, "per_template": [mean over occupations, ...], "num_templates", "num_occupations",
-    "attribute_words"}``; positive means the first attribute word (default "he") gains more.
+    Returns ``{"mean", "mean_ci95": [low, high] (bootstrap over templates), "mean_abs",
+    "male_leaning_share", "per_occupation": {occupation: mean over templates}, "per_template": [mean
+    over occupations, ...], "num_templates", "num_occupations", "attribute_words"}``; positive means
+    the first attribute word (default "he") gains more.
     """
     occupations = list(occupations) if occupations is not None else list(default_occupations())
     templates = list(templates) if templates is not None else list(OCCUPATION_TEMPLATES)
@@ -129,8 +147,10 @@ def log_probability_bias(
     by_probe = list(zip(scores, probes, strict=True))
     per_occupation = {o: _mean([s for s, p in by_probe if p.occupation == o]) for o in occupations}
     per_template = [_mean([s for s, p in by_probe if p.template == t]) for t in range(len(templates))]
+    matrix = np.array([[s for s, p in by_probe if p.template == t] for t in range(len(templates))])
     return {
         "mean": _mean(scores),
+        "mean_ci95": list(template_bootstrap_interval(matrix)),
         "mean_abs": _mean([abs(s) for s in scores]),
         "male_leaning_share": _mean([1.0 if s > 0 else 0.0 for s in scores]),
         "per_occupation": per_occupation,

@@ -5,7 +5,10 @@ Read top to bottom, one ``pretrain`` run is:
 1. load the model (hub name, local checkpoint, ``"minilm"``, or a config dict for a tiny random
    model); a checkpoint without a masked-LM head (the packaged MiniLM is a bare encoder) gets a new
    head whose decoder is tied to the input embeddings, with a warning naming the missing weights;
-2. ``on_fit_start``: measure intrinsic bias *before* training (every rank, eval mode, no grad);
+2. ``setup``: with ``head_calibration`` and a new head, fit only the new head to the frozen encoder on
+   the corpus before mitigations (``lightning_bias.models.head_calibration``), so that "before"
+   reads the pre-trained encoder rather than random head weights;
+   ``on_fit_start``: measure intrinsic bias *before* training (every rank, eval mode, no grad);
 3. train with AdamW, linear warm-up then linear decay; each step's loss passes through the upstream
    mitigations' ``loss`` hooks;
 4. ``on_train_end`` (model still on its devices, DeepSpeed engine alive): measure intrinsic bias
@@ -48,6 +51,7 @@ from transformers.utils import cached_file
 from lightning_bias.intrinsic.masked_scoring import masked_lm_head
 from lightning_bias.intrinsic.suite import IntrinsicBiasOptions, headline_numbers, measure_intrinsic_bias
 from lightning_bias.mitigation import Mitigation, mitigations_of
+from lightning_bias.models.head_calibration import HeadCalibration, calibrate_head
 from lightning_bias.models.pretrained import MINILM_ALIAS, build_config, load_tokenizer, resolve_pretrained
 from lightning_bias.pretrain_report import atomic_directory, build_pretrain_report, write_json_atomic
 
@@ -69,25 +73,6 @@ class LoadedMaskedLM:
     source: str
     initialised_keys: list[str] = field(default_factory=list)
     carried_weights: dict[str, torch.Tensor] = field(default_factory=dict)
-
-
-TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model")
-
-
-def load_checkpoint_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:
-    """``load_tokenizer``, but a local checkpoint directory without tokenizer files is an error.
-
-    (transformers 5 otherwise builds an empty tokenizer of only the special tokens for such a directory.)
-    """
-    source = resolve_pretrained(name_or_path)
-    directory = Path(source)
-    if directory.is_dir() and not any((directory / name).is_file() for name in TOKENIZER_FILES):
-        raise ValueError(
-            f"checkpoint directory {name_or_path!r} has no tokenizer files (looked for {', '.join(TOKENIZER_FILES)}); "
-            "save the tokenizer beside the weights with tokenizer.save_pretrained(dir), or set the tokenizer "
-            "explicitly in the config"
-        )
-    return load_tokenizer(name_or_path)
 
 
 def _require_masked_lm_config(config: Any, name: str) -> None:
@@ -224,6 +209,10 @@ class MaskedLanguageModel(pl.LightningModule):
         measure_intrinsic: run the intrinsic measures at all.
         export_dir: name of the Hugging Face checkpoint directory inside the run directory; ``null``
             disables the export.
+        head_calibration: when the checkpoint has no masked-LM head, first fit the new head alone (encoder
+            and embeddings frozen) on the corpus before mitigations, so the "before" intrinsic bias
+            is the encoder's; ``null`` measures "before" through the random head. Ignored (with a
+            message) for a checkpoint with its own head and when resuming.
         sparse_prediction: run the vocabulary projection only on the masked positions (the same loss;
             about half the compute of a MiniLM step, most of a tiny model's). The upstream mitigations'
             ``loss`` hooks then see ``outputs.logits`` of shape ``[masked tokens, vocab]``.
@@ -243,6 +232,7 @@ class MaskedLanguageModel(pl.LightningModule):
         measure_intrinsic: bool = True,
         export_dir: str | None = EXPORT_DIR,
         sparse_prediction: bool = True,
+        head_calibration: HeadCalibration | None = None,
     ) -> None:
         super().__init__()
         if not 0.0 <= warmup_ratio < 1.0:
@@ -250,7 +240,7 @@ class MaskedLanguageModel(pl.LightningModule):
         if warmup_steps < 0:
             raise ValueError(f"model.warmup_steps must be >= 0, got {warmup_steps}")
         self.save_hyperparameters()
-        self.tokenizer: PreTrainedTokenizerBase = load_checkpoint_tokenizer(tokenizer or model or MINILM_ALIAS)
+        self.tokenizer: PreTrainedTokenizerBase = load_tokenizer(tokenizer or model or MINILM_ALIAS)
         if self.tokenizer.mask_token is None:
             raise ValueError(f"the tokenizer of {tokenizer or model!r} has no mask token; it cannot train a masked LM")
         loaded = load_masked_lm(model, model_config, vocab_size=len(self.tokenizer))
@@ -260,6 +250,10 @@ class MaskedLanguageModel(pl.LightningModule):
         self.model_source = loaded.source
         self.initialised_keys = loaded.initialised_keys
         self.carried_weights = loaded.carried_weights
+        self.head_calibration = head_calibration
+        if head_calibration is not None:
+            head_calibration.validate()
+        self.head_calibration_report: dict[str, Any] | None = None
         self.intrinsic_options = intrinsic or IntrinsicBiasOptions()
         if measure_intrinsic:
             self.intrinsic_options.validate()
@@ -331,6 +325,34 @@ class MaskedLanguageModel(pl.LightningModule):
 
     # --- before and after -----------------------------------------------------------------------
 
+    def setup(self, stage: str) -> None:
+        """Fit a new head to the frozen encoder (``head_calibration``) before the strategy wraps the model."""
+        options = self.head_calibration
+        if stage != "fit" or options is None or options.batches == 0 or self.head_calibration_report is not None:
+            return
+        if self.trainer.ckpt_path is not None:
+            return  # resuming: the checkpoint holds the calibrated head and the "before" numbers
+        if not self.initialised_keys:
+            rank_zero_info("head calibration skipped: the checkpoint has its own masked-LM head")
+            return
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if not hasattr(datamodule, "calibration_dataloader"):
+            raise ValueError(
+                "model.head_calibration needs the pre-training data module (CorpusDataModule) to supply "
+                f"the calibration corpus, got {type(datamodule).__name__}"
+            )
+        loader = datamodule.calibration_dataloader(options.batch_size, options.seed)
+        rank_zero_info(
+            f"fitting the new masked-LM head to the frozen encoder: {options.batches} batches, at most {options.max_epochs} epochs"
+        )
+        report = calibrate_head(self.net, self.initialised_keys, loader, options, self.trainer.strategy.root_device)
+        report["corpus_sequences"] = len(loader.dataset)
+        self.head_calibration_report = report
+        rank_zero_info(
+            f"head calibration: held-out loss {report['initial_loss']:.3f} -> {report['final_loss']:.3f} "
+            f"(epoch {report['best_epoch']} of {report['epochs_run']}) in {report['seconds']} s"
+        )
+
     def on_fit_start(self) -> None:
         callbacks = self.trainer.callbacks
         downstream = [m for m in mitigations_of(callbacks) if m.stage != "upstream"]
@@ -361,6 +383,7 @@ class MaskedLanguageModel(pl.LightningModule):
                 tokenizer=self.hparams.tokenizer or self.hparams.model or MINILM_ALIAS,
                 initialised_keys=self.initialised_keys,
                 carried_weights=sorted(self.carried_weights),
+                head_calibration=self.head_calibration_report,
                 corpus=getattr(datamodule, "corpus_report", None),
                 training=training,
                 mitigations=self._upstream,
@@ -427,6 +450,7 @@ class MaskedLanguageModel(pl.LightningModule):
         first = self._first_loss
         checkpoint["lightning_bias_pretrain"] = {
             "intrinsic_before": self.intrinsic_before,
+            "head_calibration": self.head_calibration_report,
             "initial_loss": self.initial_loss if self.initial_loss is not None else (
                 float(first) if first is not None else None),
         }
@@ -434,4 +458,5 @@ class MaskedLanguageModel(pl.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         saved = checkpoint.get("lightning_bias_pretrain", {})
         self.intrinsic_before = saved.get("intrinsic_before", self.intrinsic_before)
+        self.head_calibration_report = saved.get("head_calibration", self.head_calibration_report)
         self.initial_loss = saved.get("initial_loss", self.initial_loss)

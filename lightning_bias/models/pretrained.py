@@ -52,9 +52,23 @@ def resolve_pretrained(name_or_path: str) -> str:
     return name_or_path
 
 
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model")
+
+
 def load_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:
-    """Load a fast tokenizer, with an actionable error when the checkpoint has none."""
+    """Load a fast tokenizer, with an actionable error when the checkpoint has none.
+
+    A local directory without tokenizer files is an error here (transformers 5 would otherwise build
+    a tokenizer of only the special tokens for it).
+    """
     source = resolve_pretrained(name_or_path)
+    directory = Path(source)
+    if directory.is_dir() and not any((directory / name).is_file() for name in TOKENIZER_FILES):
+        raise ValueError(
+            f"checkpoint directory {name_or_path!r} has no tokenizer files (looked for {', '.join(TOKENIZER_FILES)}); "
+            "save the tokenizer beside the weights with tokenizer.save_pretrained(dir), or set the tokenizer "
+            "explicitly in the config"
+        )
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True)
     except (OSError, ValueError, TypeError) as err:
