@@ -115,7 +115,7 @@ def test_calibration_errors(headless_checkpoint, corpus, tmp_path):
     with pytest.raises(ValueError, match="nothing to fit: the checkpoint has its own masked-LM head"):
         calibrate_head(tiny.model, tiny.initialised_keys, [], HeadCalibration(batches=1))
     loaded = _loaded(headless_checkpoint)
-    with pytest.raises(ValueError, match="got 0 batch\(es\) with masked tokens, not enough to hold out 8"):
+    with pytest.raises(ValueError, match=r"got 0 batch\(es\) with masked tokens, not enough to hold out 8"):
         calibrate_head(loaded.model, loaded.initialised_keys, [], HeadCalibration(batches=1))
     with pytest.raises(ValueError, match="head_calibration.batches must be >= 0"):
         HeadCalibration(batches=-1).validate()
