@@ -68,7 +68,7 @@ def test_calibration_fits_only_the_new_head(headless_checkpoint, corpus, tmp_pat
     tied_to_trained = {k for k, v in model.state_dict().items() if v.data_ptr() in trained_storage}
     assert tied_to_trained == set(trained) | {"cls.predictions.decoder.bias"}
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    options = HeadCalibration(batches=10, validation_batches=1, max_epochs=10, learning_rate=5e-2, seed=0)
+    options = HeadCalibration(batches=10, validation_batches=1, max_epochs=10, learning_rate=5e-2, fit_transform=True)
     report = calibrate_head(model, loaded.initialised_keys, _batches(headless_checkpoint, corpus, tmp_path), options)
     after = model.state_dict()
     for name, value in before.items():
@@ -86,10 +86,25 @@ def test_calibration_fits_only_the_new_head(headless_checkpoint, corpus, tmp_pat
     assert model.training and all(p.requires_grad for p in model.parameters())
 
 
+def test_default_calibration_reads_through_an_identity_transform(headless_checkpoint, corpus, tmp_path):
+    loaded = _loaded(headless_checkpoint)
+    options = HeadCalibration(batches=10, validation_batches=1, max_epochs=4, learning_rate=5e-2)
+    report = calibrate_head(loaded.model, loaded.initialised_keys, _batches(headless_checkpoint, corpus, tmp_path), options)
+    transform = loaded.model.cls.predictions.transform
+    assert torch.equal(transform.dense.weight, torch.eye(transform.dense.weight.shape[0]))
+    assert not transform.dense.bias.any()
+    assert report["identity_parameters"] == ["cls.predictions.transform.dense.bias", "cls.predictions.transform.dense.weight"]
+    assert report["trained_parameters"] == [
+        "cls.predictions.bias", "cls.predictions.transform.LayerNorm.bias", "cls.predictions.transform.LayerNorm.weight",
+    ]
+    assert report["final_loss"] < report["initial_loss"]
+
+
 def test_calibration_keeps_the_best_epoch_when_held_out_loss_rises(headless_checkpoint, corpus, tmp_path):
     loaded = _loaded(headless_checkpoint)
     initial = {k: v.clone() for k, v in loaded.model.cls.state_dict().items()}
-    options = HeadCalibration(batches=10, validation_batches=1, max_epochs=5, learning_rate=30.0, warmup_ratio=0.0)
+    options = HeadCalibration(batches=10, validation_batches=1, max_epochs=5, learning_rate=30.0, warmup_ratio=0.0,
+                              fit_transform=True)
     report = calibrate_head(loaded.model, loaded.initialised_keys, _batches(headless_checkpoint, corpus, tmp_path), options)
     # A learning rate this large makes the held-out loss worse at once: nothing is kept.
     assert report["best_epoch"] == 0 and report["epochs_run"] == 1 and report["steps"] == 0
@@ -195,3 +210,17 @@ def test_template_bootstrap_interval():
     noise = generator.normal(0.0, 0.2, size=(14, 16))
     low, high = template_bootstrap_interval(noise)
     assert low < 0.0 < high
+
+
+def test_stereotype_alignment():
+    from lightning_bias.data.synthetic_bios import STEREOTYPICAL_FEMALE_RATE as shares
+    from lightning_bias.intrinsic.log_probability_bias import stereotype_alignment
+
+    following = {o: 0.5 - share for o, share in shares.items()}  # leans male exactly where men dominate
+    aligned = stereotype_alignment(following, shares)
+    assert aligned["pearson_r"] == pytest.approx(1.0) and aligned["p_value"] < 0.001
+    assert aligned["occupations"] == len(shares)
+    against = stereotype_alignment({o: -v for o, v in following.items()}, shares)
+    assert against["pearson_r"] == pytest.approx(-1.0) and against["p_value"] < 0.001
+    assert stereotype_alignment({"nurse": 0.1, "surgeon": 0.2}, shares) is None  # too few to correlate
+    assert stereotype_alignment({o: 0.3 for o in shares}, shares) is None  # constant scores

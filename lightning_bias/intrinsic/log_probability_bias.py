@@ -10,7 +10,10 @@ For a template such as "[MASK] is a nurse.":
 A positive score means the occupation raises "he" more than "she" (male-leaning); 0 is unbiased.
 The result averages over templates per occupation and over everything, with a 95% bootstrap
 interval of the mean that resamples templates (the templates are a sample of the ways to say a
-sentence; the occupations are the fixed set under study), so "clearly non-zero" has a test.
+sentence; the occupations are the fixed set under study), so "clearly non-zero" has a test. For occupations with a known workforce share of women (the
+synthetic bios' approximate US BLS shares), ``stereotype_alignment`` is the Pearson correlation
+between each occupation's score and its share of men, with a permutation p-value: a model whose
+scores follow the workforce shares is biased even when its mean score is near zero.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import numpy as np
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
+from lightning_bias.data.synthetic_bios import STEREOTYPICAL_FEMALE_RATE
 from lightning_bias.intrinsic.masked_scoring import MaskedQuery, target_log_probs
 from lightning_bias.intrinsic.templates import (
     ATTRIBUTE_WORDS,
@@ -119,6 +123,27 @@ def template_bootstrap_interval(
     return float(low), float(high)
 
 
+def stereotype_alignment(
+    per_occupation: dict[str, float], female_share: dict[str, float], permutations: int = 10000, seed: int = 0
+) -> dict[str, Any] | None:
+    """Pearson r between occupation scores and the occupations' share of men, with a two-sided
+    permutation p-value (seeded); ``None`` when fewer than 3 occupations have a known share."""
+    known = [o for o in per_occupation if o in female_share]
+    if len(known) < 3:
+        return None
+    scores = np.array([per_occupation[o] for o in known])
+    male_share = np.array([1.0 - female_share[o] for o in known])
+    if scores.std() == 0 or male_share.std() == 0:
+        return None
+    r = float(np.corrcoef(scores, male_share)[0, 1])
+    generator = np.random.default_rng(seed)
+    standard = (male_share - male_share.mean()) / male_share.std()
+    orders = generator.permuted(np.tile((scores - scores.mean()) / scores.std(), (permutations, 1)), axis=1)
+    shuffled = orders @ standard / len(known)
+    p_value = float((np.sum(np.abs(shuffled) >= abs(r)) + 1) / (permutations + 1))
+    return {"pearson_r": r, "p_value": p_value, "occupations": len(known)}
+
+
 def log_probability_bias(
     model: nn.Module,
     tokenizer: PreTrainedTokenizerBase,
@@ -131,8 +156,9 @@ def log_probability_bias(
 
     Returns ``{"mean", "mean_ci95": [low, high] (bootstrap over templates), "mean_abs",
     "male_leaning_share", "per_occupation": {occupation: mean over templates}, "per_template": [mean
-    over occupations, ...], "num_templates", "num_occupations", "attribute_words"}``; positive means
-    the first attribute word (default "he") gains more.
+    over occupations, ...], "stereotype_alignment": {"pearson_r", "p_value", "occupations"} or None,
+    "num_templates", "num_occupations", "attribute_words"}``; positive means the first attribute word
+    (default "he") gains more.
     """
     occupations = list(occupations) if occupations is not None else list(default_occupations())
     templates = list(templates) if templates is not None else list(OCCUPATION_TEMPLATES)
@@ -155,6 +181,7 @@ def log_probability_bias(
         "male_leaning_share": _mean([1.0 if s > 0 else 0.0 for s in scores]),
         "per_occupation": per_occupation,
         "per_template": per_template,
+        "stereotype_alignment": stereotype_alignment(per_occupation, STEREOTYPICAL_FEMALE_RATE),
         "num_templates": len(templates),
         "num_occupations": len(occupations),
         "attribute_words": list(attribute_words),

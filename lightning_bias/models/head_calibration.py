@@ -46,6 +46,12 @@ class HeadCalibration:
         warmup_ratio: share of the steps spent warming up.
         batch_size: sequences per batch; ``None`` takes the data module's ``batch_size``.
         seed: seed of the batch order and the masks.
+        fit_transform: also fit the head's square transform matrix. Off (the default), that matrix is
+            set to the identity and kept fixed, and only the layer norm and the output bias are fitted:
+            the head reads the encoder's last hidden states against the tied input embeddings. On
+            MiniLM a freely fitted transform gave log-probability bias readings of +0.43 and -0.10
+            for two seeds at the same held-out loss; the identity readout does not depend on a random
+            initialisation.
     """
 
     batches: int = 60
@@ -55,6 +61,7 @@ class HeadCalibration:
     warmup_ratio: float = 0.05
     batch_size: int | None = None
     seed: int = 0
+    fit_transform: bool = False
 
     def validate(self) -> None:
         if self.batches < 0:
@@ -84,6 +91,21 @@ def new_head_parameters(model: PreTrainedModel, initialised_keys: list[str]) -> 
         for name in initialised_keys
         if name in parameters and not name.startswith(base_prefix) and parameters[name] is not embeddings
     }
+
+
+def fix_square_transforms(trained: dict[str, torch.nn.Parameter]) -> list[str]:
+    """Set each new square matrix (and its bias) of the head to the identity map; return their names."""
+    fixed = []
+    with torch.no_grad():
+        for name, parameter in trained.items():
+            if parameter.ndim == 2 and parameter.shape[0] == parameter.shape[1]:
+                parameter.copy_(torch.eye(parameter.shape[0], dtype=parameter.dtype))
+                fixed.append(name)
+                bias = name[: -len("weight")] + "bias" if name.endswith("weight") else None
+                if bias in trained:
+                    trained[bias].zero_()
+                    fixed.append(bias)
+    return fixed
 
 
 def encode_masked_positions(
@@ -138,6 +160,8 @@ def calibrate_head(
             f"head calibration needs a masked-LM head that is one module beside the encoder (BERT, RoBERTa, ALBERT); "
             f"{type(model).__name__} spreads it over several, so drop model.head_calibration"
         )
+    fixed = [] if options.fit_transform else fix_square_transforms(trained)
+    trained = {name: p for name, p in trained.items() if name not in fixed}
     device = device or next(model.parameters()).device
     model.to(device)
     was_training = model.training
@@ -198,6 +222,7 @@ def calibrate_head(
         "best_epoch": best_epoch,
         "steps": best_epoch * len(encoded),
         "trained_parameters": sorted(trained),
+        "identity_parameters": sorted(fixed),
         "trained_numel": sum(p.numel() for p in trained.values()),
         "epoch_losses": epoch_losses,
         "validation_losses": validation_losses,
