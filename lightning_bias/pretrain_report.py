@@ -101,8 +101,8 @@ def build_pretrain_report(
         notes.append(
             "the checkpoint had no masked-LM head; a new head (decoder tied to the input embeddings) was "
             f"initialised and fitted to the frozen encoder ({head_calibration['steps']} steps over "
-            f"{head_calibration['masked_positions']} masked positions of the corpus before "
-            "mitigations, so the intrinsic bias measured before training reads the pre-trained encoder"
+            f"{head_calibration['masked_positions']} masked positions of the corpus before mitigations), so the "
+            "intrinsic bias measured before training reads the pre-trained encoder"
         )
     elif initialised_keys:
         notes.append(
