@@ -230,6 +230,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "ours_vs_loop": round(ratio("ours", "loop"), 3),
         "ours_vs_hf_trainer": round(ratio("ours", "hf_trainer"), 3),
         "ours_sparse_vs_loop": round(ratio("ours_sparse", "loop"), 3),
+        "ours_sparse_vs_hf_trainer": round(ratio("ours_sparse", "hf_trainer"), 3),
     }
     print(json.dumps(summary))
     return summary

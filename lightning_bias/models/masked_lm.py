@@ -51,6 +51,7 @@ from transformers.utils import cached_file
 from lightning_bias.intrinsic.masked_scoring import masked_lm_head
 from lightning_bias.intrinsic.suite import IntrinsicBiasOptions, headline_numbers, measure_intrinsic_bias
 from lightning_bias.mitigation import Mitigation, mitigations_of
+from lightning_bias.models.classifier import fused_adamw_supported
 from lightning_bias.models.head_calibration import HeadCalibration, calibrate_head
 from lightning_bias.models.pretrained import MINILM_ALIAS, build_config, load_tokenizer, resolve_pretrained
 from lightning_bias.pretrain_report import atomic_directory, build_pretrain_report, write_json_atomic
@@ -317,6 +318,7 @@ class MaskedLanguageModel(pl.LightningModule):
             [{"params": decay, "weight_decay": self.hparams.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
             lr=self.hparams.learning_rate,
             eps=self.hparams.adam_epsilon,
+            fused=fused_adamw_supported(self.device),
         )
         total = int(self.trainer.estimated_stepping_batches)
         warmup = max(self.hparams.warmup_steps, int(self.hparams.warmup_ratio * total))
