@@ -135,11 +135,11 @@ def stereotype_alignment(
     male_share = np.array([1.0 - female_share[o] for o in known])
     if scores.std() == 0 or male_share.std() == 0:
         return None
-    r = float(np.corrcoef(scores, male_share)[0, 1])
+    standard_scores = (scores - scores.mean()) / scores.std()
+    standard_share = (male_share - male_share.mean()) / male_share.std()
+    r = float(standard_scores @ standard_share / len(known))
     generator = np.random.default_rng(seed)
-    standard = (male_share - male_share.mean()) / male_share.std()
-    orders = generator.permuted(np.tile((scores - scores.mean()) / scores.std(), (permutations, 1)), axis=1)
-    shuffled = orders @ standard / len(known)
+    shuffled = generator.permuted(np.tile(standard_scores, (permutations, 1)), axis=1) @ standard_share / len(known)
     p_value = float((np.sum(np.abs(shuffled) >= abs(r)) + 1) / (permutations + 1))
     return {"pearson_r": r, "p_value": p_value, "occupations": len(known)}
 

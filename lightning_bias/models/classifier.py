@@ -25,15 +25,11 @@ from lightning_bias.checkpoint_compatibility import check_checkpoint_compatible
 from lightning_bias.export import export_hf
 from lightning_bias.metrics import FairnessMetrics
 from lightning_bias.mitigation import mitigations_of
+from lightning_bias.models.optimization import adamw
 from lightning_bias.models.pretrained import MINILM_ALIAS, build_config, load_tokenizer, resolve_pretrained
 from lightning_bias.report import format_markdown, write_bias_report
 
 HF_EXPORT_DIR = "hf_export"
-
-
-def fused_adamw_supported(device: torch.device) -> bool:
-    """The fused AdamW kernel (several times faster on small models) exists for CPU and CUDA tensors."""
-    return device.type in ("cpu", "cuda")
 
 
 def run_dir(trainer: pl.Trainer) -> Path:
@@ -164,19 +160,7 @@ class SequenceClassifier(pl.LightningModule):
         return loss
 
     def configure_optimizers(self) -> dict[str, Any]:
-        decay, no_decay = [], []
-        for name, param in self.named_parameters():
-            if not param.requires_grad:
-                continue
-            # ZeRO-3 has flattened the parameters by now; ds_shape keeps the real shape
-            ndim = len(getattr(param, "ds_shape", param.shape))
-            (no_decay if ndim < 2 or "LayerNorm" in name or name.endswith(".bias") else decay).append(param)
-        groups = [{"params": decay, "weight_decay": self.hparams.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-        optimizer = torch.optim.AdamW(
-            [group for group in groups if group["params"]],
-            lr=self.hparams.learning_rate,
-            fused=fused_adamw_supported(self.device),
-        )
+        optimizer = adamw(self, self.hparams.learning_rate, self.hparams.weight_decay, self.device)
         total = max(int(self.trainer.estimated_stepping_batches), 1)
         scheduler = get_linear_schedule_with_warmup(optimizer, int(total * self.hparams.warmup_ratio), total)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -51,8 +51,8 @@ from transformers.utils import cached_file
 from lightning_bias.intrinsic.masked_scoring import masked_lm_head
 from lightning_bias.intrinsic.suite import IntrinsicBiasOptions, headline_numbers, measure_intrinsic_bias
 from lightning_bias.mitigation import Mitigation, mitigations_of
-from lightning_bias.models.classifier import fused_adamw_supported
 from lightning_bias.models.head_calibration import HeadCalibration, calibrate_head
+from lightning_bias.models.optimization import adamw
 from lightning_bias.models.pretrained import MINILM_ALIAS, build_config, load_tokenizer, resolve_pretrained
 from lightning_bias.pretrain_report import atomic_directory, build_pretrain_report, write_json_atomic
 
@@ -310,15 +310,8 @@ class MaskedLanguageModel(pl.LightningModule):
         self.log("val_loss", loss, on_epoch=True, prog_bar=True, sync_dist=True, batch_size=max(masked, 1))
 
     def configure_optimizers(self) -> dict[str, Any]:
-        decay, no_decay = [], []
-        for parameter in self.net.parameters():
-            if parameter.requires_grad:
-                (no_decay if parameter.ndim < 2 else decay).append(parameter)
-        optimizer = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": self.hparams.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-            lr=self.hparams.learning_rate,
-            eps=self.hparams.adam_epsilon,
-            fused=fused_adamw_supported(self.device),
+        optimizer = adamw(
+            self.net, self.hparams.learning_rate, self.hparams.weight_decay, self.device, self.hparams.adam_epsilon
         )
         total = int(self.trainer.estimated_stepping_batches)
         warmup = max(self.hparams.warmup_steps, int(self.hparams.warmup_ratio * total))
