@@ -107,9 +107,10 @@ def worker(strategy_name: str, precision: str, batch_size: int, out: Path) -> No
     import pytorch_lightning as pl
     from pytorch_lightning.strategies import DDPStrategy
 
-    from lightning_bias.data.datamodule import BiasDataModule, SyntheticBiosOptions
+    from lightning_bias.data.datamodule import BiasDataModule
+    from lightning_bias.data.sources.synthetic_bios import SyntheticBiosOptions
     from lightning_bias.models.classifier import SequenceClassifier
-    from lightning_bias.strategies import CPUDeepSpeedStrategy
+    from lightning_bias.training.strategies import CPUDeepSpeedStrategy
 
     class Measure(pl.Callback):
         def on_before_optimizer_step(self, trainer: pl.Trainer, pl_module: Any, optimizer: Any) -> None:

@@ -36,12 +36,13 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
 import datasets  # noqa: E402
 import pytorch_lightning as pl  # noqa: E402
 import torch  # noqa: E402
-from lightning_bias_plugins.cooccurrence import CooccurrenceControl  # noqa: E402
-from lightning_bias_plugins.counterfactual_augmentation import CounterfactualAugmentation  # noqa: E402
-from lightning_bias_plugins.resampling import Resampling  # noqa: E402
-from lightning_bias_plugins.reweighting import Reweighting  # noqa: E402
+from lightning_bias_plugins.downstream.cooccurrence import CooccurrenceControl  # noqa: E402
+from lightning_bias_plugins.downstream.counterfactual_augmentation import CounterfactualAugmentation  # noqa: E402
+from lightning_bias_plugins.downstream.resampling import Resampling  # noqa: E402
+from lightning_bias_plugins.downstream.reweighting import Reweighting  # noqa: E402
 
-from lightning_bias.data.datamodule import BiasDataModule, SyntheticBiosOptions  # noqa: E402
+from lightning_bias.data.datamodule import BiasDataModule  # noqa: E402
+from lightning_bias.data.sources.synthetic_bios import SyntheticBiosOptions  # noqa: E402
 from lightning_bias.data.synthetic_bios import generate_bios  # noqa: E402
 from lightning_bias.mitigation import Mitigation  # noqa: E402
 from lightning_bias.models.classifier import SequenceClassifier  # noqa: E402

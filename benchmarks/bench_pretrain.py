@@ -41,6 +41,7 @@ from transformers import AutoModelForMaskedLM, get_linear_schedule_with_warmup  
 
 from lightning_bias.data.corpus import CorpusDataModule, MaskingCollator  # noqa: E402
 from lightning_bias.models.masked_lm import MaskedLanguageModel  # noqa: E402
+from lightning_bias.models.pretrained import load_tokenizer  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 WIKITEXT = REPO.parent / "shared" / "data" / "wikitext2_raw" / "wiki.test.raw.gz"
@@ -61,8 +62,9 @@ def build_data(args: argparse.Namespace) -> CorpusDataModule:
     path = str(WIKITEXT) if WIKITEXT.is_file() else None
     if path is None:
         raise SystemExit(f"{WIKITEXT} is absent: the benchmark corpus lives in ../shared/data")
-    data = CorpusDataModule(path=path, tokenizer="minilm", block_size=args.block_size, batch_size=args.batch_size,
-                            seed=SEED, max_lines=args.max_lines)
+    data = CorpusDataModule(path=path, block_size=args.block_size, batch_size=args.batch_size, seed=SEED,
+                            max_lines=args.max_lines)
+    data.connect(load_tokenizer("minilm"))
     data.setup("fit")
     return data
 

@@ -31,7 +31,8 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from transformers import get_linear_schedule_with_warmup  # noqa: E402
 
-from lightning_bias.data.datamodule import BiasDataModule, SyntheticBiosOptions  # noqa: E402
+from lightning_bias.data.datamodule import BiasDataModule  # noqa: E402
+from lightning_bias.data.sources.synthetic_bios import SyntheticBiosOptions  # noqa: E402
 from lightning_bias.models.classifier import SequenceClassifier  # noqa: E402
 
 TINY = {"model_type": "bert", "vocab_size": 30522, "hidden_size": 32, "num_hidden_layers": 2,
@@ -57,7 +58,7 @@ def build(model_name: str, steps: int, batch_size: int) -> tuple[SequenceClassif
     )
     datamodule.connect(module.tokenizer)
     datamodule.setup("fit")
-    module.label_names, module.group_names = datamodule.label_names, datamodule.group_names
+    module.label_names, module.group_names = list(datamodule.info.label_names), list(datamodule.info.group_names)
     module.configure_model()
     return module, datamodule
 

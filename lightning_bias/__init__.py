@@ -1,7 +1,22 @@
-"""lightning_bias: measure and mitigate social bias in fine-tuned language-model classifiers."""
+"""lightning_bias: measure and mitigate social bias in fine-tuned language-model classifiers.
 
-import lightning_bias.strategies  # noqa: F401  (registers the deepspeed_cpu* strategy names)
-from lightning_bias.mitigation import Mitigation
+The public plugin API is importable from here: ``Mitigation`` (changes training) and ``Evaluation``
+(measures a trained model). Everything else lives in one package per concern (see docs/ARCHITECTURE.md).
+Importing the package itself is cheap: the API is loaded on first use, so ``lightning_bias --help``
+does not pay for torch and Lightning.
+"""
 
-__all__ = ["Mitigation"]
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["Evaluation", "Mitigation"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from lightning_bias import mitigation
+
+        return getattr(mitigation, name)
+    raise AttributeError(f"module 'lightning_bias' has no attribute {name!r}")

@@ -1,3 +1,3 @@
-from lightning_bias.cli import main
+from lightning_bias.commands import main
 
 main()

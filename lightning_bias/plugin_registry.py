@@ -1,63 +1,78 @@
-"""Finding mitigation plugins by short name through the entry-point group ``lightning_bias.plugins``.
+"""Finding plugins by short name through entry-point groups; built-ins register exactly as a third party does.
 
-Built-in plugins register there exactly as a third-party package does, in its own
-``pyproject.toml``::
+Three groups, each with the base class its entries must subclass:
+
+- ``lightning_bias.plugins``: mitigations (``lightning_bias.Mitigation``), the ``mitigations:`` list;
+- ``lightning_bias.evaluations``: evaluations (``lightning_bias.Evaluation``), the ``evaluations:`` list;
+- ``lightning_bias.sources``: data sources (``lightning_bias.data.sources.Source``), ``data.source``.
+
+A package registers in its own ``pyproject.toml``::
 
     [project.entry-points."lightning_bias.plugins"]
     my_plugin = "my_package.module:MyMitigation"
+
+This module knows the group names only; whoever looks an entry up passes the base class, so the
+registry imports nothing of the framework and every layer may use it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any
+from typing import Any, TypeVar
 
-from lightning_bias.mitigation import Mitigation
+MITIGATIONS = "lightning_bias.plugins"
+EVALUATIONS = "lightning_bias.evaluations"
+SOURCES = "lightning_bias.sources"
+GROUPS = {MITIGATIONS: "mitigation plugin", EVALUATIONS: "evaluation", SOURCES: "data source"}
 
-ENTRY_POINT_GROUP = "lightning_bias.plugins"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class PluginInfo:
+    """One installed entry, as ``lightning_bias plugins`` lists it."""
+
+    group: str
     name: str
-    stage: str
+    kind: str
     description: str
     package: str
     target: str
 
 
-def _entry_points() -> dict[str, EntryPoint]:
-    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+def _entry_points(group: str) -> dict[str, EntryPoint]:
+    return {ep.name: ep for ep in entry_points(group=group)}
 
 
-def available_plugins() -> list[str]:
-    """Short names of the installed plugins, sorted."""
-    return sorted(_entry_points())
+def available(group: str) -> list[str]:
+    """Short names registered in ``group``, sorted."""
+    return sorted(_entry_points(group))
 
 
-def load_plugin(name: str) -> type[Mitigation]:
-    """The ``Mitigation`` subclass registered under ``name``."""
-    points = _entry_points()
+def load_entry(group: str, name: str, base: type[T]) -> type[T]:
+    """The class registered under ``name`` in ``group``; it must subclass ``base``."""
+    points = _entry_points(group)
+    what = GROUPS.get(group, group)
     if name not in points:
         raise ValueError(
-            f"unknown mitigation plugin {name!r}; installed plugins: {', '.join(sorted(points)) or '(none)'}. "
-            f"Install the package that provides it, or use a class_path under trainer.callbacks"
+            f"unknown {what} {name!r}; installed: {', '.join(sorted(points)) or '(none)'}. Install the package "
+            f"that provides it (it registers under the entry-point group {group!r}), or use a class_path"
         )
     cls = points[name].load()
-    if not (isinstance(cls, type) and issubclass(cls, Mitigation)):
-        raise TypeError(
-            f"entry point {name!r} ({points[name].value}) is not a lightning_bias.Mitigation subclass"
-        )
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        raise TypeError(f"entry point {name!r} ({points[name].value}) is not a {base.__module__}.{base.__name__} subclass")
     return cls
 
 
-def build_mitigation(spec: str | dict[str, Any]) -> Mitigation:
-    """Instantiate a plugin from a short-name spec.
+def build_from_spec(group: str, spec: str | dict[str, Any], base: type[T]) -> T:
+    """Instantiate an entry from a short-name spec of a YAML list (``mitigations:``, ``evaluations:``).
 
     ``spec`` is a name (``"reweighting"``) or a mapping with the name under ``name`` and the
     constructor arguments beside it (``{"name": "reweighting", "scheme": "kamiran_calders"}``).
     """
+    what = GROUPS.get(group, group)
     if isinstance(spec, str):
         name, kwargs = spec, {}
     elif isinstance(spec, dict) and "name" in spec:
@@ -65,24 +80,26 @@ def build_mitigation(spec: str | dict[str, Any]) -> Mitigation:
         name = kwargs.pop("name")
     else:
         raise ValueError(
-            f"a mitigations entry must be a plugin name or a mapping with a 'name' key, got {spec!r}; "
+            f"a {what} entry must be a name or a mapping with a 'name' key, got {spec!r}; "
             "for example: mitigations: [{name: reweighting, scheme: kamiran_calders}]"
         )
-    cls = load_plugin(name)
+    cls = load_entry(group, name, base)
     try:
         return cls(**kwargs)
     except TypeError as err:
-        raise ValueError(f"mitigation {name!r}: bad arguments {kwargs}: {err}") from err
+        raise ValueError(f"{what} {name!r}: bad arguments {kwargs}: {err}") from err
 
 
-def describe_plugins() -> list[PluginInfo]:
-    """One ``PluginInfo`` per installed plugin, for ``lightning_bias plugins``."""
+def describe(group: str, base: type, kind: Callable[[type], str]) -> list[PluginInfo]:
+    """One ``PluginInfo`` per entry of ``group``, its ``kind`` given by ``kind(cls)``; an entry that fails to
+    load is listed with the reason."""
     infos = []
-    for name, point in sorted(_entry_points().items()):
+    for name, point in sorted(_entry_points(group).items()):
         package = point.dist.name if point.dist is not None else point.module.split(".")[0]
         try:
-            cls = load_plugin(name)
-            infos.append(PluginInfo(name, cls.stage, cls.description(), package, point.value))
+            cls = load_entry(group, name, base)
+            doc = (cls.__doc__ or "").strip()
+            infos.append(PluginInfo(group, name, kind(cls), doc.splitlines()[0] if doc else "", package, point.value))
         except Exception as err:  # a broken third-party plugin must not hide the others
-            infos.append(PluginInfo(name, "?", f"failed to load: {err}", package, point.value))
+            infos.append(PluginInfo(group, name, "?", f"failed to load: {err}", package, point.value))
     return infos

@@ -36,7 +36,7 @@ TINY_MODEL_CONFIG = {
 
 def run_cli(args: list[str], capsys) -> tuple[int, str]:
     """Run the ``lightning_bias`` entry point in-process; return (exit code, captured stderr)."""
-    from lightning_bias.cli import main
+    from lightning_bias.commands import main
 
     try:
         main(args)

@@ -1,7 +1,7 @@
 """Test helpers importable by ``class_path`` from a config: a recorder of what each rank trains on, and
 deliberately broken mitigations for the framework's error paths.
 
-Used by tests/test_plugins_cli.py and tests/test_plugins_ddp.py (``PYTHONPATH`` must include tests/
+Used by tests/plugins/test_plugins_cli.py and tests/plugins/test_plugins_ddp.py (``PYTHONPATH`` must include tests/
 in subprocesses).
 """
 
@@ -17,6 +17,7 @@ import pytorch_lightning as pl
 from pytorch_lightning import Callback
 from torch.utils.data import SequentialSampler
 
+from lightning_bias.data.batching import BatchKeys
 from lightning_bias.mitigation import Mitigation
 
 
@@ -35,7 +36,7 @@ class EpochIndexRecorder(Callback):
 
     def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any,
                              batch_idx: int) -> None:
-        pairs = zip(batch["labels"].tolist(), batch["groups"].tolist(), strict=True)
+        pairs = zip(batch[BatchKeys.LABELS].tolist(), batch[BatchKeys.GROUPS].tolist(), strict=True)
         self.epochs[-1]["seen"].extend([label, group] for label, group in pairs)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

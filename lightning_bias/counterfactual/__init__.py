@@ -1,13 +1,18 @@
-"""Counterfactual word swapping for data augmentation (CDA), scrubbing and counterfactual evaluation.
+"""The counterfactual engine: attribute-word swapping and scrubbing, and the one routine that augments rows.
 
->>> swapper = AttributeSwapper.builtin("gender")
->>> swapper.swap("He gave her John's book.")
-"She gave him Mary's book."
+>>> swapper = AttributeSwapper.from_options("gender")
+>>> swapper.swap_with_count("He gave her John's book.")
+("She gave him Mary's book.", 3)
+>>> swapper.counterpart_groups(["female|black", "male|black"])
+[1, 0]
 
-Word lists are plain text files (format: :mod:`.wordlist_format`); the shipped ones live in
+:func:`augment` turns a batch of texts into counterfactual rows (copies, substitutions, in-place
+rewrites) for fine-tuning CDA, corpus CDA, scrubbing and counterfactual evaluation. Word lists are
+plain text files (format: :mod:`.wordlist_format`); the shipped ones live in
 ``lightning_bias/counterfactual/wordlists/``.
 """
 
+from .augmentation import AugmentedRows, augment
 from .swapper import AttributeSwapper
 from .wordlist_format import OneWayRule, WordGroup, WordList, parse_word_list, read_word_list
 from .wordlists import BUILTIN_ATTRIBUTES, builtin_name_files, builtin_term_files
@@ -15,9 +20,11 @@ from .wordlists import BUILTIN_ATTRIBUTES, builtin_name_files, builtin_term_file
 __all__ = [
     "BUILTIN_ATTRIBUTES",
     "AttributeSwapper",
+    "AugmentedRows",
     "OneWayRule",
     "WordGroup",
     "WordList",
+    "augment",
     "builtin_name_files",
     "builtin_term_files",
     "parse_word_list",

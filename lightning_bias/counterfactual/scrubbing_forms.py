@@ -1,4 +1,4 @@
-"""What scrubbing (``AttributeSwapper.neutralize``) writes in place of gendered pronouns and titles.
+"""What scrubbing (``AttributeSwapper.neutralize_with_count``) writes in place of gendered pronouns and titles.
 
 Following De-Arteaga et al. (2019), scrubbing removes explicit gender indicators: pronouns
 become singular "they" forms, titles in front of a name are dropped, first names become a

@@ -1,10 +1,10 @@
-"""``AttributeSwapper``: counterfactual word swapping, scrubbing and attribute-word counting.
+"""``AttributeSwapper``: counterfactual word swapping and scrubbing, and where a swapped row's group goes.
 
 One swapper holds one vocabulary (e.g. gender terms + first names) compiled into a single
 whole-word regex that runs on the lower-cased text; each match is replaced through a dict
-lookup, with the case of the original word carried over. Used by downstream CDA (swapped
-copies of training rows), scrubbing, counterfactual evaluation, and upstream CDA of an MLM
-corpus.
+lookup, with the case of the original word carried over. Tables are rewritten row by row through
+:func:`lightning_bias.counterfactual.augmentation.augment` (downstream CDA, corpus CDA, scrubbing,
+counterfactual evaluation).
 """
 
 from __future__ import annotations
@@ -14,14 +14,13 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
 
 from .casing import match_case
 from .pronoun_context import noun_phrase_follows
 from .scrubbing_forms import NEUTRAL_PRONOUNS, TITLES
 from .term_pattern import compile_term_pattern
 from .wordlist_format import WordList, normalize_term, read_word_list
-from .wordlists import builtin_name_files, builtin_term_files
+from .wordlists import BUILTIN_ATTRIBUTES, builtin_name_files, builtin_term_files
 
 __all__ = ["AttributeSwapper"]
 
@@ -114,6 +113,35 @@ class AttributeSwapper:
         if not word_lists:
             raise ValueError("from_files needs at least one word-list path.")
         return cls(word_lists, seed=seed, attribute=attribute)
+
+    @classmethod
+    def from_options(
+        cls,
+        attribute: str = "gender",
+        include_names: bool = True,
+        term_files: Sequence[str | Path] | None = None,
+        name_files: Sequence[str | Path] | None = None,
+        seed: int = 0,
+    ) -> AttributeSwapper:
+        """The swapper that the options of every counterfactual plugin name (the same five options everywhere).
+
+        With ``term_files``, the user's lists (plus the first-name lists ``name_files``) and ``attribute``
+        is only a label; without, the built-in lists of ``attribute``, with the built-in first names
+        when ``include_names`` (gender only). Raises ``ValueError`` for an unknown attribute, for
+        ``name_files`` without ``term_files``, and for a malformed list (naming file and line).
+        """
+        if term_files:
+            return cls.from_files(*term_files, name_files=list(name_files or []), seed=seed, attribute=attribute)
+        if name_files:
+            raise ValueError(
+                "name_files is only used together with term_files; give term_files too, or drop name_files"
+            )
+        if attribute not in BUILTIN_ATTRIBUTES:
+            raise ValueError(
+                f"no built-in word lists for attribute {attribute!r}; choose one of {list(BUILTIN_ATTRIBUTES)} "
+                "or give term_files (and name_files) with your own lists"
+            )
+        return cls.builtin(attribute, include_names=include_names, seed=seed)
 
     def _group_targets(self, words: tuple[str, ...]) -> dict[str, str]:
         if len(words) == 2:
@@ -211,34 +239,17 @@ class AttributeSwapper:
 
     # ------------------------------------------------------------------ public text API
 
-    def swap(self, text: str) -> str:
-        """``text`` with every attribute word replaced by its counterpart, case and punctuation kept."""
-        return self._rewrite(text, self._choose_swap)[0]
-
     def swap_with_count(self, text: str) -> tuple[str, int]:
-        """``(swap(text), number of attribute words swapped)``."""
+        """``(text with every attribute word replaced by its counterpart, number of words swapped)``.
+
+        Case and punctuation are kept: ``"He gave her John's book."`` -> ``("She gave him Mary's book.", 3)``.
+        """
         return self._rewrite(text, self._choose_swap)
 
-    def contains_attribute(self, text: str) -> bool:
-        """Whether ``text`` contains at least one attribute word."""
-        lowered = text.lower()
-        if len(lowered) != len(text):
-            return self._rewrite_unaligned(text, lambda *_: None)[1] > 0
-        return self._pattern.search(lowered) is not None
-
-    def count_attribute_words(self, texts: Iterable[str]) -> int:
-        """Total number of attribute-word occurrences in ``texts`` (an iterable of strings)."""
-        total = 0
-        for text in texts:
-            lowered = text.lower()
-            if len(lowered) == len(text):
-                total += sum(1 for _ in self._pattern.finditer(lowered))
-            else:
-                total += self._rewrite_unaligned(text, lambda *_: None)[1]
-        return total
-
-    def neutralize(self, text: str, name_replacement: str = "_", term_replacement: str | None = None) -> str:
-        """Scrub explicit attribute indicators (De-Arteaga et al. 2019 style).
+    def neutralize_with_count(
+        self, text: str, name_replacement: str = "_", term_replacement: str | None = None
+    ) -> tuple[str, int]:
+        """Scrub explicit attribute indicators (De-Arteaga et al. 2019 style); returns ``(text, words found)``.
 
         - pronouns -> singular they: he/she -> they, him -> them, her -> their/them, his -> their/theirs,
           hers -> theirs, himself/herself -> themselves (case kept; verbs are not re-conjugated);
@@ -248,9 +259,11 @@ class AttributeSwapper:
         - other attribute words (man, sister, black, church, ...) -> ``term_replacement``, or kept when None.
 
         Only words in this swapper's vocabulary are touched, so a race swapper leaves pronouns alone.
+        The count includes the removed titles and the kept words.
         """
+        titles = 0
         if self._title_pattern is not None:
-            text = self._remove_titles(text)
+            text, titles = self._remove_titles(text)
 
         def choose(key: str, original: str, lowered: str, end: int) -> str | None:
             key = " ".join(key.split())
@@ -261,13 +274,15 @@ class AttributeSwapper:
                 return match_case(original, _resolve(neutral, lowered, end, self._names))
             return term_replacement
 
-        return self._rewrite(text, choose)[0]
+        scrubbed, count = self._rewrite(text, choose)
+        return scrubbed, titles + count
 
-    def _remove_titles(self, text: str) -> str:
+    def _remove_titles(self, text: str) -> tuple[str, int]:
+        """``text`` without the titles that stand directly before a capitalised word, and how many went."""
         assert self._title_pattern is not None
         lowered = text.lower()
         if len(lowered) != len(text):
-            return text  # titles are left in place in the rare unaligned case
+            return text, 0  # titles are left in place in the rare unaligned case
         pieces: list[str] = []
         last = 0
         for match in self._title_pattern.finditer(lowered):
@@ -276,136 +291,45 @@ class AttributeSwapper:
                 pieces.append(text[last:start])
                 last = end
         if not pieces:
-            return text
+            return text, 0
+        removed = len(pieces)
         pieces.append(text[last:])
-        return "".join(pieces)
+        return "".join(pieces), removed
 
     # ------------------------------------------------------------------ group labels
 
-    def swap_group_name(self, name: str) -> str:
-        """The counterpart of a group label ("male" -> "female", "Christian" -> e.g. "Muslim"), case kept.
+    def _group_word_counterpart(self, word: str) -> str:
+        target = self._targets[normalize_term(word)]
+        return match_case(word, target if isinstance(target, str) else target[0])
 
-        Raises ValueError when ``name`` is not an attribute word of this swapper.
-        """
-        key = normalize_term(name)
-        if key not in self._targets:
-            examples = ", ".join(sorted(self._targets)[:8])
-            raise ValueError(
-                f"group name {name!r} is not a {self.attribute} word of this swapper (known words include: "
-                f"{examples}, ...); rename the group or add it to a word list."
-            )
-        target = self._targets[key]
-        return match_case(name, target if isinstance(target, str) else target[0])
+    def counterpart_groups(self, group_names: Sequence[str]) -> list[int]:
+        """For group ids ``0..G-1`` named ``group_names``, the id of the group a swapped row belongs to.
 
-    def group_permutation(self, group_names: Sequence[str]) -> list[int]:
-        """For group ids ``0..G-1`` named ``group_names``, the id of each group's counterpart.
+        A plain name is swapped as a word (``["male", "female"] -> [1, 0]``). An intersectional name
+        such as ``female|black`` has each ``|``-separated part swapped when it is a word of this swapper
+        and kept otherwise, so a gender swapper maps ``female|black`` to ``male|black``. Names compare
+        case-insensitively.
 
-        ``["male", "female"] -> [1, 0]``. Raises ValueError naming a group whose counterpart is missing.
+        Raises ``ValueError`` when a group contains no attribute word or its counterpart is not among
+        ``group_names``.
         """
         keys = [normalize_term(name) for name in group_names]
         permutation = []
         for name in group_names:
-            counterpart = normalize_term(self.swap_group_name(name))
-            if counterpart not in keys:
+            parts = name.split("|")
+            swappable = [normalize_term(part) in self._targets for part in parts]
+            if not any(swappable):
                 raise ValueError(
-                    f"group {name!r} swaps to {counterpart!r}, which is not one of the group names {list(group_names)}."
+                    f"group {name!r} contains no {self.attribute} word, so a swapped row has no group to move to; "
+                    "name the groups with words of the list (e.g. male/female), or use another attribute"
                 )
-            permutation.append(keys.index(counterpart))
-        return permutation
-
-    # ------------------------------------------------------------------ datasets.Dataset.map(batched=True) helpers
-
-    @staticmethod
-    def _texts(batch: Mapping[str, list], text_column: str) -> list[str]:
-        if text_column not in batch:
-            raise ValueError(
-                f"the batch has no column {text_column!r} (columns: {list(batch)}); pass text_column=..."
+            counterpart = "|".join(
+                self._group_word_counterpart(part.strip()) if swap else part
+                for part, swap in zip(parts, swappable, strict=True)
             )
-        texts = batch[text_column]
-        for row, text in enumerate(texts):
-            if not isinstance(text, str):
+            if normalize_term(counterpart) not in keys:
                 raise ValueError(
-                    f"column {text_column!r}, row {row} of the batch is {type(text).__name__}, expected str."
+                    f"group {name!r} swaps to {counterpart!r}, which is not one of the groups {list(group_names)}"
                 )
-        return texts
-
-    def swap_batch(self, batch: Mapping[str, list], text_column: str = "text") -> dict[str, list]:
-        """``{text_column: swapped texts}`` for ``Dataset.map(swapper.swap_batch, batched=True)`` (same row count)."""
-        return {text_column: [self.swap(text) for text in self._texts(batch, text_column)]}
-
-    def neutralize_batch(
-        self,
-        batch: Mapping[str, list],
-        text_column: str = "text",
-        name_replacement: str = "_",
-        term_replacement: str | None = None,
-    ) -> dict[str, list]:
-        """``{text_column: neutralized texts}`` for ``Dataset.map(..., batched=True)``; see :meth:`neutralize`."""
-        return {
-            text_column: [
-                self.neutralize(text, name_replacement, term_replacement)
-                for text in self._texts(batch, text_column)
-            ]
-        }
-
-    def augment_batch(
-        self,
-        batch: Mapping[str, list],
-        text_column: str = "text",
-        group_column: str | None = None,
-        group_names: Sequence[str] | None = None,
-        keep_unmatched: bool = True,
-        counterfactual_column: str | None = None,
-    ) -> dict[str, list[Any]]:
-        """Counterfactual data augmentation of a batch: each row, followed by its swapped copy if it has attribute words.
-
-        Use as ``dataset.map(swapper.augment_batch, batched=True, fn_kwargs={...})``; the output has
-        every input column (more rows than the input).
-
-        Args:
-            batch: column name -> list of values (a ``datasets`` batch).
-            text_column: the column to swap.
-            group_column: integer group-id column to flip in the copies, using ``group_names`` (id -> name)
-                and :meth:`group_permutation`. Both or neither.
-            keep_unmatched: keep rows without attribute words (False = bias-bench's "two-sided, filtered" CDA:
-                only rows with attribute words, each with its copy).
-            counterfactual_column: if set, add a bool column, True on the swapped copies.
-        """
-        texts = self._texts(batch, text_column)
-        if (group_column is None) != (group_names is None):
-            raise ValueError("augment_batch: pass group_column and group_names together (or neither).")
-        permutation = self.group_permutation(group_names) if group_names is not None else None
-        if group_column is not None and group_column not in batch:
-            raise ValueError(f"the batch has no group column {group_column!r} (columns: {list(batch)}).")
-        output: dict[str, list[Any]] = {column: [] for column in batch}
-        if counterfactual_column is not None:
-            if counterfactual_column in batch:
-                raise ValueError(
-                    f"counterfactual_column {counterfactual_column!r} already exists in the batch."
-                )
-            output[counterfactual_column] = []
-        for row, text in enumerate(texts):
-            swapped, count = self.swap_with_count(text)
-            if count == 0 and not keep_unmatched:
-                continue
-            for column, values in batch.items():
-                output[column].append(values[row])
-            if counterfactual_column is not None:
-                output[counterfactual_column].append(False)
-            if count == 0:
-                continue
-            for column, values in batch.items():
-                value = values[row]
-                if column == text_column:
-                    value = swapped
-                elif column == group_column:
-                    if not isinstance(value, int) or not 0 <= value < len(permutation):
-                        raise ValueError(
-                            f"column {group_column!r}, row {row}: group id {value!r} is not in [0, {len(permutation) - 1}] "
-                            f"(group_names={list(group_names)})."
-                        )
-                    value = permutation[value]
-                output[column].append(value)
-            if counterfactual_column is not None:
-                output[counterfactual_column].append(True)
-        return output
+            permutation.append(keys.index(normalize_term(counterpart)))
+        return permutation

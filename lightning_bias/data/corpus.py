@@ -2,10 +2,11 @@
 
 One pre-training run's data path, top to bottom (``setup``):
 
-1. read the corpus (``read_corpus``): plain text or gzipped text (one line per row), JSONL or
-   CSV (a text field), or a Hugging Face dataset by name; blank lines are dropped and counted;
-2. apply the upstream mitigations' ``transform(table, "train")`` in listed order (CDA, DAPT...),
-   recording the corpus size before and after each one;
+1. read the corpus from the source named by ``source`` (looked up in the ``lightning_bias.sources``
+   registry): ``text_files`` (plain or gzipped text, one line per row; JSONL or CSV with a text field) or
+   ``hub_text`` (a Hugging Face dataset by name); blank lines are dropped and counted;
+2. apply the upstream mitigations' ``transform(table, "train")`` in listed order (CDA, DAPT...) through
+   the ``MitigationPipeline``, recording the corpus size before and after each one;
 3. hold out ``val_fraction`` of the lines (seeded) for a validation loss;
 4. tokenize once, line by line or packed into blocks of ``block_size`` tokens (cached on disk
    across runs, keyed by the text, the tokenizer and the block settings);
@@ -22,32 +23,24 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar
 
 import datasets
 import pyarrow.compute as pc
 import torch
-from pytorch_lightning import LightningDataModule
 from torch.utils.data import DataLoader, DistributedSampler, get_worker_info
 from transformers import PreTrainedTokenizerBase
 
-from lightning_bias.mitigation import Mitigation, mitigations_of
-from lightning_bias.models.pretrained import load_tokenizer
+from lightning_bias.data.base_datamodule import BaseDataModule, offered_options
+from lightning_bias.data.batching import BatchKeys
+from lightning_bias.data.dataset_info import DatasetInfo
+from lightning_bias.data.sources.base import CorpusSource
+from lightning_bias.mitigation import Mitigation, Stage
 
-CorpusFormat = Literal["auto", "text", "jsonl", "csv", "hf"]
 DEFAULT_CACHE_DIR = Path(os.environ.get("LIGHTNING_BIAS_CACHE", Path.home() / ".cache" / "lightning_bias"))
-_SUFFIX_FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv", ".tsv": "csv"}
 _TOKENIZE_BATCH = 1000
-
-
-def corpus_format(path: str) -> str:
-    """The corpus format of a local file by suffix, looking through ``.gz``: text, jsonl or csv."""
-    suffixes = [s.lower() for s in Path(path).suffixes]
-    if suffixes and suffixes[-1] == ".gz":
-        suffixes = suffixes[:-1]
-    return _SUFFIX_FORMATS.get(suffixes[-1] if suffixes else "", "text")
 
 
 def table_size(table: datasets.Dataset) -> dict[str, int]:
@@ -56,79 +49,6 @@ def table_size(table: datasets.Dataset) -> dict[str, int]:
         return {"lines": 0, "characters": 0}
     lengths = pc.utf8_length(table.with_format("arrow")[:]["text"])
     return {"lines": len(table), "characters": int(pc.sum(lengths).as_py() or 0)}
-
-
-def _read_one(path: str, fmt: str, text_field: str, hf_config: str | None, hf_split: str) -> datasets.Dataset:
-    if fmt == "hf":
-        table = datasets.load_dataset(path, hf_config, split=hf_split)
-        where = f"Hugging Face dataset {path!r} (config {hf_config!r}, split {hf_split!r})"
-    else:
-        if not Path(path).is_file():
-            hint = " For a Hugging Face dataset by name set format: hf." if fmt == "auto" else ""
-            raise ValueError(
-                f"corpus file {path!r} does not exist (working directory {Path.cwd()}); fix the path in the "
-                f"config.{hint}"
-            )
-        fmt = corpus_format(path) if fmt == "auto" else fmt
-        where = f"corpus file {path!r}"
-        if fmt == "text":
-            table = datasets.load_dataset("text", data_files=str(path), split="train")
-            text_field = "text"
-        elif fmt == "jsonl":
-            table = datasets.load_dataset("json", data_files=str(path), split="train")
-        else:
-            delimiter = "\t" if ".tsv" in [s.lower() for s in Path(path).suffixes] else ","
-            table = datasets.load_dataset("csv", data_files=str(path), split="train", delimiter=delimiter)
-    if text_field not in table.column_names:
-        raise ValueError(
-            f"{where}: no text field {text_field!r}; it has the columns {table.column_names}. "
-            "Set text_field to the column that holds the text"
-        )
-    if getattr(table.features[text_field], "dtype", None) not in ("string", "large_string"):
-        raise ValueError(
-            f"{where}: field {text_field!r} holds {table.features[text_field]}, not text; set text_field to a "
-            "column of strings"
-        )
-    extra = [c for c in table.column_names if c != text_field]
-    table = table.remove_columns(extra)
-    if text_field != "text":
-        table = table.rename_column(text_field, "text")
-    if table.features["text"].dtype != "string":
-        table = table.cast(datasets.Features({"text": datasets.Value("string")}))
-    return table
-
-
-def read_corpus(
-    path: str | Sequence[str],
-    format: CorpusFormat = "auto",
-    text_field: str = "text",
-    hf_config: str | None = None,
-    hf_split: str = "train",
-) -> tuple[datasets.Dataset, dict[str, int]]:
-    """Read a corpus into a table with one column ``text``, one row per non-blank line/record.
-
-    ``path`` is a file (``.txt``/any: one line per row; ``.gz`` read through; ``.jsonl``/``.json``
-    and ``.csv``/``.tsv``: the ``text_field`` of each record), a list of them, or — with
-    ``format="hf"`` — a Hugging Face dataset name. Returns the table and
-    ``{"raw_lines": rows read, "blank_lines_dropped": rows that were empty or whitespace}``.
-    Raises ``ValueError`` for a missing file, a missing text field, or a corpus without text.
-    """
-    paths = [path] if isinstance(path, str) else list(path)
-    if not paths:
-        raise ValueError("corpus path list is empty; give at least one file or dataset name")
-    tables = [_read_one(str(p), format, text_field, hf_config, hf_split) for p in paths]
-    table = tables[0] if len(tables) == 1 else datasets.concatenate_datasets(tables)
-    raw_lines = len(table)
-    table = table.filter(
-        lambda batch: [isinstance(t, str) and bool(t.strip()) for t in batch["text"]], batched=True,
-        desc="dropping blank lines",
-    )
-    if len(table) == 0:
-        raise ValueError(
-            f"corpus {', '.join(map(str, paths))} is empty: {raw_lines} line(s) read, none with text; "
-            "check the path, the format and the text field"
-        )
-    return table, {"raw_lines": raw_lines, "blank_lines_dropped": raw_lines - len(table)}
 
 
 def _tokenizer_digest(tokenizer: PreTrainedTokenizerBase) -> str:
@@ -264,7 +184,7 @@ class MaskingCollator:
         random_tokens = torch.randint(self.vocab_size, input_ids.shape, generator=generator, dtype=torch.long)
         corrupted = torch.where(to_mask, torch.full_like(input_ids, self.mask_token_id), input_ids)
         corrupted = torch.where(to_random, random_tokens, corrupted)
-        return {"input_ids": corrupted, "attention_mask": attention, "labels": labels}
+        return {BatchKeys.INPUT_IDS: corrupted, BatchKeys.ATTENTION_MASK: attention, BatchKeys.LABELS: labels}
 
 
 def mask_once(
@@ -281,8 +201,8 @@ def mask_once(
         out = collator(rows)
         lengths = [len(ids) for ids in batch["input_ids"]]
         return {
-            "input_ids": [out["input_ids"][i, :n].tolist() for i, n in enumerate(lengths)],
-            "labels": [out["labels"][i, :n].tolist() for i, n in enumerate(lengths)],
+            "input_ids": [out[BatchKeys.INPUT_IDS][i, :n].tolist() for i, n in enumerate(lengths)],
+            "labels": [out[BatchKeys.LABELS][i, :n].tolist() for i, n in enumerate(lengths)],
         }
 
     return table.map(corrupt, batched=True, batch_size=256, remove_columns=table.column_names, desc="masking val")
@@ -304,21 +224,24 @@ class PremaskedCollator:
             input_ids[i, :n] = torch.tensor(row["input_ids"])
             labels[i, :n] = torch.tensor(row["labels"])
             attention[i, :n] = 1
-        return {"input_ids": input_ids, "attention_mask": attention, "labels": labels}
+        return {BatchKeys.INPUT_IDS: input_ids, BatchKeys.ATTENTION_MASK: attention, BatchKeys.LABELS: labels}
 
 
-class CorpusDataModule(LightningDataModule):
+class CorpusDataModule(BaseDataModule):
     """A text corpus for masked-LM (continued) pre-training, with upstream mitigations applied.
 
     Args:
-        path: corpus file(s) — plain text, ``.gz``, ``.jsonl``/``.json``, ``.csv``/``.tsv`` — or a Hugging
-            Face dataset name with ``format: hf``. ``None``: the corpus comes entirely from upstream
-            mitigations (for example ``dapt`` with ``mode: replace`` or the synthetic bios).
-        format: ``auto`` (by suffix), ``text``, ``jsonl``, ``csv`` or ``hf``.
-        text_field: the field/column holding the text (JSONL, CSV, HF datasets).
-        hf_config, hf_split: config name and split of a Hugging Face dataset.
+        source: the registered name of the corpus source: ``text_files`` (local files) or ``hub_text`` (a
+            Hugging Face dataset), or any installed ``CorpusSource`` (see ``lightning_bias.data.sources``). The
+            source takes those of the options below that are named like its parameters.
+        source_options: options of the source's own (a third party's).
+        path: ``text_files``: corpus file(s) — plain text, ``.gz``, ``.jsonl``/``.json``, ``.csv``/``.tsv``;
+            ``None``: no file, the corpus comes entirely from upstream mitigations (for example ``dapt`` with
+            ``mode: replace``). ``hub_text``: the dataset name(s).
+        format: ``text_files``: ``auto`` (by suffix), ``text``, ``jsonl`` or ``csv``.
+        text_field: the field/column holding the text (JSONL, CSV, hub datasets).
+        hf_config, hf_split: ``hub_text``: config name and split of the dataset.
         max_lines: keep only the first ``max_lines`` non-blank lines of the corpus (before mitigations).
-        tokenizer: tokenizer name or path; ``None`` takes the model's (``trainer.lightning_module.tokenizer``).
         block_size: tokens per training sequence, special tokens included.
         line_by_line: one sequence per line instead of packing lines into full blocks.
         mlm_probability: share of tokens selected for prediction (80% masked, 10% random, 10% kept).
@@ -328,17 +251,27 @@ class CorpusDataModule(LightningDataModule):
         seed: seed of the shuffling, the validation split and the masking (rank r masks with seed + r).
         cache_dir: where tokenized corpora are cached (default ``$LIGHTNING_BIAS_CACHE/corpus`` or
             ``~/.cache/lightning_bias/corpus``).
+
+    The tokenizer comes from ``connect(tokenizer)`` or, in ``setup``, from the attached model. After
+    ``setup``: ``info`` (a ``DatasetInfo``: ``sizes`` are lines per split after the mitigations, ``source``
+    the corpus record — the source and its options, lines read and dropped, sizes before and after every
+    mitigation, lines, sequences and tokens per split, the block settings), ``tables`` (the ``text`` tables
+    per split) and ``tokenized``.
     """
+
+    source_kind: ClassVar[type[CorpusSource]] = CorpusSource
+    stage: ClassVar[Stage] = "upstream"
 
     def __init__(
         self,
+        source: str = "text_files",
+        source_options: dict[str, Any] | None = None,
         path: str | list[str] | None = None,
-        format: CorpusFormat = "auto",
+        format: str = "auto",
         text_field: str = "text",
         hf_config: str | None = None,
         hf_split: str = "train",
         max_lines: int | None = None,
-        tokenizer: str | None = None,
         block_size: int = 128,
         line_by_line: bool = False,
         mlm_probability: float = 0.15,
@@ -349,22 +282,14 @@ class CorpusDataModule(LightningDataModule):
         seed: int = 0,
         cache_dir: str | None = None,
     ) -> None:
-        super().__init__()
         if not 0.0 < mlm_probability < 1.0:
             raise ValueError(f"data.mlm_probability must be in (0, 1), got {mlm_probability}")
         if not 0.0 <= val_fraction < 1.0:
             raise ValueError(f"data.val_fraction must be in [0, 1), got {val_fraction}")
         if max_lines is not None and max_lines < 1:
             raise ValueError(f"data.max_lines must be a positive number of lines or null, got {max_lines}")
-        if format == "hf" and path is None:
-            raise ValueError("data.format is 'hf' but data.path (the dataset name) is not set")
-        self.path = path
-        self.format = format
-        self.text_field = text_field
-        self.hf_config = hf_config
-        self.hf_split = hf_split
+        super().__init__(source, source_options, offered_options(CorpusDataModule.__init__, locals()))
         self.max_lines = max_lines
-        self.tokenizer_name = tokenizer
         self.block_size = block_size
         self.line_by_line = line_by_line
         self.mlm_probability = mlm_probability
@@ -374,87 +299,12 @@ class CorpusDataModule(LightningDataModule):
         self.num_workers = num_workers
         self.seed = seed
         self.cache_dir = Path(cache_dir) if cache_dir else DEFAULT_CACHE_DIR / "corpus"
-        self.tokenizer: PreTrainedTokenizerBase | None = None
         self.tables: dict[str, datasets.Dataset] = {}
         self.tokenized: dict[str, datasets.Dataset] = {}
-        self.corpus_report: dict[str, Any] = {}
         self.base_table: datasets.Dataset | None = None
         self._built_with: list[int] = []
 
     # --- building the corpus --------------------------------------------------------------------
-
-    def _mitigations(self) -> list[Mitigation]:
-        if self.trainer is None:
-            return []
-        found = mitigations_of(self.trainer.callbacks)
-        downstream = [m for m in found if m.stage != "upstream"]
-        if downstream:
-            names = ", ".join(f"{type(m).__name__} (stage {m.stage!r})" for m in downstream)
-            raise ValueError(
-                f"pre-training accepts only upstream mitigations, but got {names}; downstream mitigations "
-                "act on fine-tuning — move them to the config of `lightning_bias fit`"
-            )
-        return found
-
-    def _resolve_tokenizer(self) -> PreTrainedTokenizerBase:
-        module = self.trainer.lightning_module if self.trainer is not None else None
-        model_tokenizer = getattr(module, "tokenizer", None)
-        if self.tokenizer_name is None:
-            if model_tokenizer is None:
-                raise ValueError(
-                    "data.tokenizer is not set and there is no model tokenizer to take; set data.tokenizer "
-                    "(for example 'minilm') or attach the datamodule to a Trainer with a MaskedLanguageModel"
-                )
-            return model_tokenizer
-        tokenizer = load_tokenizer(self.tokenizer_name)
-        if model_tokenizer is not None and model_tokenizer.get_vocab() != tokenizer.get_vocab():
-            raise ValueError(
-                f"data.tokenizer {self.tokenizer_name!r} has a different vocabulary from the model's tokenizer; "
-                "drop data.tokenizer to use the model's, or make the two the same"
-            )
-        return tokenizer
-
-    def load_corpus(self) -> datasets.Dataset:
-        """The corpus before mitigations (``text`` column), and its size in ``corpus_report``."""
-        if self.path is None:
-            table = datasets.Dataset.from_dict({"text": []}, features=datasets.Features({"text": datasets.Value("string")}))
-            read = {"raw_lines": 0, "blank_lines_dropped": 0}
-        else:
-            table, read = read_corpus(self.path, self.format, self.text_field, self.hf_config, self.hf_split)
-        if self.max_lines is not None and len(table) > self.max_lines:
-            table = table.select(range(self.max_lines))
-        self.corpus_report = {
-            "source": {"path": self.path, "format": self.format, "text_field": self.text_field,
-                       "hf_config": self.hf_config, "hf_split": self.hf_split, "max_lines": self.max_lines},
-            **read,
-            "before_mitigations": table_size(table),
-            "mitigations": [],
-        }
-        return table
-
-    def apply_mitigations(self, table: datasets.Dataset, mitigations: Sequence[Mitigation]) -> datasets.Dataset:
-        """Run every upstream mitigation's ``transform(table, "train")`` in order, recording sizes."""
-        for mitigation in mitigations:
-            if type(mitigation).transform is Mitigation.transform:
-                continue  # no data stage (e.g. dropout debiasing)
-            before = table_size(table)
-            table = mitigation.transform(table, "train")
-            if not isinstance(table, datasets.Dataset) or "text" not in table.column_names:
-                raise ValueError(
-                    f"mitigation {type(mitigation).__name__}.transform must return a datasets.Dataset with a "
-                    f"'text' column, got {type(table).__name__}"
-                )
-            self.corpus_report["mitigations"].append(
-                {"name": type(mitigation).__name__, "before": before, "after": table_size(table)}
-            )
-        if len(table) == 0:
-            source = self.path if self.path is not None else "no data.path (the corpus comes from mitigations)"
-            raise ValueError(
-                f"the pre-training corpus is empty after the upstream mitigations (source: {source}; sizes: "
-                f"{self.corpus_report['mitigations']}); give data.path or a mitigation that supplies text"
-            )
-        self.corpus_report["after_mitigations"] = table_size(table)
-        return table
 
     @contextlib.contextmanager
     def _rank_zero_first(self) -> Iterator[None]:
@@ -468,25 +318,43 @@ class CorpusDataModule(LightningDataModule):
             trainer.strategy.barrier("corpus-rank-zero-first")
 
     def setup(self, stage: str | None = None) -> None:
-        mitigations = self._mitigations()
-        if self.tokenized and self._built_with == [id(m) for m in mitigations]:
+        pipeline = self.mitigation_pipeline()
+        if self.tokenized and self._built_with == [id(m) for m in pipeline.mitigations]:
             return  # already built (e.g. by a call before fit) with the same mitigations
-        for mitigation in mitigations:
-            if type(mitigation).sample_weights is not Mitigation.sample_weights or (
-                type(mitigation).sampler is not Mitigation.sampler
-            ):
-                raise ValueError(
-                    f"mitigation {type(mitigation).__name__} supplies sample weights or a sampler, which masked-LM "
-                    "pre-training does not support (its rows are token blocks, not corpus lines)"
-                )
-        self._built_with = [id(m) for m in mitigations]
-        self.tokenizer = self._resolve_tokenizer()
-        if self.tokenizer.mask_token is None:
+        self._built_with = [id(m) for m in pipeline.mitigations]
+        tokenizer = self.bind_tokenizer()
+        if tokenizer.mask_token is None:
             raise ValueError("the tokenizer has no mask token, so it cannot be used for masked-LM pre-training")
         with self._rank_zero_first():
-            base = self.load_corpus()
-            self.base_table = base if self.path is not None else None
-            table = self.apply_mitigations(base, mitigations)
+            read = self.source.read()
+            base = read.table
+            if self.max_lines is not None and len(base) > self.max_lines:
+                base = base.select(range(self.max_lines))
+            self.base_table = base if len(base) else None
+            report: dict[str, Any] = {
+                "source": {**self.source_record, "max_lines": self.max_lines},
+                **read.stats,
+                "before_mitigations": table_size(base),
+                "mitigations": [],
+            }
+
+            def record(mitigation: Mitigation, before: datasets.Dataset, after: datasets.Dataset) -> None:
+                if "text" not in after.column_names:
+                    raise ValueError(
+                        f"mitigation {type(mitigation).__name__}.transform must return a table with a 'text' "
+                        f"column, got the columns {after.column_names}"
+                    )
+                report["mitigations"].append(
+                    {"name": type(mitigation).__name__, "before": table_size(before), "after": table_size(after)}
+                )
+
+            table = pipeline.transform(base, "train", after_each=record)
+            if len(table) == 0:
+                raise ValueError(
+                    f"the pre-training corpus is empty after the upstream mitigations (source: {report['source']}; "
+                    f"sizes: {report['mitigations']}); give data.path or a mitigation that supplies text"
+                )
+            report["after_mitigations"] = table_size(table)
             if self.val_fraction > 0:
                 if len(table) < 2:
                     raise ValueError(f"data.val_fraction {self.val_fraction} needs at least 2 corpus lines, got {len(table)}")
@@ -495,18 +363,19 @@ class CorpusDataModule(LightningDataModule):
             else:
                 self.tables = {"train": table}
             self.tokenized = {
-                split: tokenize_corpus(t, self.tokenizer, self.block_size, self.line_by_line, self.cache_dir)
+                split: tokenize_corpus(t, tokenizer, self.block_size, self.line_by_line, self.cache_dir)
                 for split, t in self.tables.items()
             }
             if "val" in self.tokenized:
-                self.tokenized["val"] = mask_once(self.tokenized["val"], self.tokenizer, self.mlm_probability, self.seed)
+                self.tokenized["val"] = mask_once(self.tokenized["val"], tokenizer, self.mlm_probability, self.seed)
         for split, tokens in self.tokenized.items():
-            self.corpus_report[f"{split}_lines"] = len(self.tables[split])
-            self.corpus_report[f"{split}_sequences"] = len(tokens)
+            report[f"{split}_lines"] = len(self.tables[split])
+            report[f"{split}_sequences"] = len(tokens)
             lengths = pc.list_value_length(tokens.with_format("arrow")[:]["input_ids"])
-            self.corpus_report[f"{split}_tokens"] = int(pc.sum(lengths).as_py() or 0)
-        self.corpus_report.update({"block_size": self.block_size, "line_by_line": self.line_by_line,
-                                   "mlm_probability": self.mlm_probability})
+            report[f"{split}_tokens"] = int(pc.sum(lengths).as_py() or 0)
+        report.update({"block_size": self.block_size, "line_by_line": self.line_by_line,
+                       "mlm_probability": self.mlm_probability})
+        self.info = DatasetInfo(sizes={split: len(t) for split, t in self.tables.items()}, source=report)
 
     # --- dataloaders ----------------------------------------------------------------------------
 
@@ -540,8 +409,9 @@ class CorpusDataModule(LightningDataModule):
         if self.base_table is None:
             raise ValueError(
                 "head calibration fits the new masked-LM head on the corpus before mitigations (data.path), but "
-                "data.path is not set here (the corpus comes only from mitigations); set data.path to general text "
-                "such as ../shared/data/wikitext2_raw/wiki.test.raw.gz, or drop model.head_calibration"
+                + ("setup() has not run yet, or " if self.info is None else "")
+                + "data.path is not set here (the corpus comes only from mitigations); set data.path to general "
+                "text such as ../shared/data/wikitext2_raw/wiki.test.raw.gz, or drop model.head_calibration"
             )
         with self._rank_zero_first():
             tokens = tokenize_corpus(self.base_table, self.tokenizer, self.block_size, self.line_by_line, self.cache_dir)

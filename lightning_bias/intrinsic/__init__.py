@@ -3,12 +3,11 @@
 - ``log_probability_bias`` (Kurita et al. 2019) on occupation templates (``templates``);
 - ``crows_pairs_score`` (Nangia et al. 2020) by pseudo-log-likelihood of the shared tokens;
 - ``stereoset_intrasentence_score`` (Nadeem et al. 2021): SS, LMS, ICAT;
-- ``measure_intrinsic_bias`` runs the ones selected by ``IntrinsicBiasOptions``;
-- ``evaluate_intrinsic`` loads a saved model by name or path and runs them (the CLI verb).
+- ``measure_intrinsic_bias`` runs the ones selected by ``IntrinsicBiasOptions`` on a model it is given
+  (loading a saved model and scoring it is the ``evaluate-intrinsic`` command, ``lightning_bias.commands``).
 """
 
 from lightning_bias.intrinsic.crows_pairs import CrowsPair, crows_pairs_score, load_crows_pairs
-from lightning_bias.intrinsic.evaluate import evaluate_intrinsic
 from lightning_bias.intrinsic.log_probability_bias import log_probability_bias
 from lightning_bias.intrinsic.stereoset import (
     StereoSetExample,
@@ -22,7 +21,6 @@ __all__ = [
     "IntrinsicBiasOptions",
     "StereoSetExample",
     "crows_pairs_score",
-    "evaluate_intrinsic",
     "headline_numbers",
     "load_crows_pairs",
     "load_stereoset_intrasentence",

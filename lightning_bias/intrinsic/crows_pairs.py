@@ -25,6 +25,7 @@ import pandas as pd
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
+from lightning_bias.intrinsic.bias_type_filter import select_bias_type
 from lightning_bias.intrinsic.masked_scoring import MaskedQuery, target_log_probs
 
 REQUIRED_COLUMNS = ("sent_more", "sent_less", "stereo_antistereo", "bias_type")
@@ -65,11 +66,7 @@ def load_crows_pairs(path: str | Path, bias_type: str | None = None, max_pairs: 
             f"CrowS-Pairs file {str(path)!r}, row {row}: stereo_antistereo is "
             f"{frame['stereo_antistereo'].iloc[row]!r}, expected one of {DIRECTIONS}"
         )
-    if bias_type is not None:
-        known = sorted(set(frame["bias_type"]))
-        if bias_type not in known:
-            raise ValueError(f"CrowS-Pairs bias_type {bias_type!r} is not in {str(path)!r}; it has {known}")
-        frame = frame[frame["bias_type"] == bias_type]
+    frame = select_bias_type(frame, bias_type, "CrowS-Pairs", path)
     if max_pairs is not None:
         if max_pairs < 1:
             raise ValueError(f"max_pairs must be a positive number or null, got {max_pairs}")

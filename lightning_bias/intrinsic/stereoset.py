@@ -30,6 +30,7 @@ import pandas as pd
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
+from lightning_bias.intrinsic.bias_type_filter import select_bias_type
 from lightning_bias.intrinsic.masked_scoring import MaskedQuery, target_log_probs
 
 JSONL_COLUMNS = ("context", "stereotype", "anti_stereotype", "unrelated", "bias_type")
@@ -79,11 +80,7 @@ def load_stereoset_intrasentence(
             f"StereoSet file {str(path)!r} lacks the column(s) {missing}: expected {list(expected)} "
             f"({'JSONL' if jsonl else 'CSV'}), found {list(frame.columns)}"
         )
-    if bias_type is not None:
-        known = sorted(set(frame["bias_type"]))
-        if bias_type not in known:
-            raise ValueError(f"StereoSet bias_type {bias_type!r} is not in {str(path)!r}; it has {known}")
-        frame = frame[frame["bias_type"] == bias_type]
+    frame = select_bias_type(frame, bias_type, "StereoSet", path)
     if max_examples is not None:
         frame = frame.head(max_examples)
     examples = []

@@ -29,7 +29,6 @@ from lightning_bias.metrics.gap_metrics import (
 )
 from lightning_bias.metrics.group_accuracy import GroupAccuracy, WorstGroupAccuracy
 from lightning_bias.metrics.group_confusion import GroupConfusionMetric
-from lightning_bias.metrics.intersectional import intersectional_groups
 
 __all__ = [
     "BNSPAUC",
@@ -51,7 +50,6 @@ __all__ = [
     "fairness_report",
     "flat_fairness_metrics",
     "functional",
-    "intersectional_groups",
     "per_class_fairness",
     "summarise_bias_aucs",
 ]

@@ -29,6 +29,16 @@ from lightning_bias.metrics.input_validation import (
 from lightning_bias.metrics.state_sync import all_reduce_sum
 
 
+def add_histogram_state(metric: Metric, thresholds: int | Sequence[float] | Tensor, num_groups: int, owner: str) -> None:
+    """Give ``metric`` the score-histogram state of the bias AUCs: ``thresholds`` (a buffer), ``num_bins`` and
+    ``histograms`` ``[num_groups, 2, num_bins]`` int64 counts (negatives, positives per bin), summed across ranks."""
+    metric.register_buffer("thresholds", check_thresholds(thresholds, owner), persistent=False)
+    metric.num_bins = int(metric.thresholds.numel()) + 1
+    metric.add_state(
+        "histograms", default=torch.zeros(num_groups, 2, metric.num_bins, dtype=torch.int64), dist_reduce_fx="sum"
+    )
+
+
 class GroupScoreHistogramMetric(Metric):
     """Base class: accumulates ``histograms[group, label, bin]`` of positive-class scores (binary tasks).
 
@@ -84,13 +94,7 @@ class GroupScoreHistogramMetric(Metric):
         self.num_groups = check_count("num_groups", num_groups, 2, owner)
         self.from_logits = bool(from_logits)
         self.validate_args = bool(validate_args)
-        self.register_buffer("thresholds", check_thresholds(thresholds, owner), persistent=False)
-        self.num_bins = int(self.thresholds.numel()) + 1
-        self.add_state(
-            "histograms",
-            default=torch.zeros(num_groups, 2, self.num_bins, dtype=torch.int64),
-            dist_reduce_fx="sum",
-        )
+        add_histogram_state(self, thresholds, num_groups, owner)
 
     def update(self, scores: Tensor, target: Tensor, groups: Tensor) -> None:
         """Add a batch: ``scores`` ``[N]`` or ``[N, 2]``, ``target`` ``[N]`` in {0, 1}, ``groups`` ``[N]``."""

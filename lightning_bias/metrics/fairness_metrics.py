@@ -5,16 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import torch
 from torch import Tensor
 
 from lightning_bias.metrics import functional as F
+from lightning_bias.metrics.bias_auc import add_histogram_state
 from lightning_bias.metrics.fairness_report import fairness_report, flat_fairness_metrics
 from lightning_bias.metrics.group_confusion import GroupConfusionMetric
 from lightning_bias.metrics.input_validation import (
     ValueRange,
     check_names,
-    check_thresholds,
     positive_class_scores,
 )
 
@@ -93,13 +92,7 @@ class FairnessMetrics(GroupConfusionMetric):
                     f"{owner}: `thresholds` enables the bias AUCs, which are defined for binary tasks only "
                     f"(num_classes=2); got num_classes={num_classes}. Pass thresholds=None."
                 )
-            self.register_buffer("thresholds", check_thresholds(thresholds, owner), persistent=False)
-            self.num_bins = int(self.thresholds.numel()) + 1
-            self.add_state(
-                "histograms",
-                default=torch.zeros(num_groups, 2, self.num_bins, dtype=torch.int64),
-                dist_reduce_fx="sum",
-            )
+            add_histogram_state(self, thresholds, num_groups, owner)
 
     def update(self, preds: Tensor, target: Tensor, groups: Tensor) -> None:
         """Add a batch: ``preds`` ``[N, C]`` scores or ``[N]`` labels, ``target`` ``[N]``, ``groups`` ``[N]``."""

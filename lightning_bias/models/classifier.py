@@ -10,37 +10,27 @@ the validation split; at the end of ``validate`` and ``test`` write the report o
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-from pytorch_lightning.loggers import CSVLogger
 from pytorch_lightning.trainer.states import TrainerFn
 from pytorch_lightning.utilities import rank_zero_info, rank_zero_warn
 from transformers import AutoModelForSequenceClassification, get_linear_schedule_with_warmup
 
-from lightning_bias.checkpoint_compatibility import check_checkpoint_compatible
-from lightning_bias.export import export_hf
+from lightning_bias.data.batching import BatchKeys
+from lightning_bias.data.dataset_info import DatasetInfo
 from lightning_bias.metrics import FairnessMetrics
-from lightning_bias.mitigation import mitigations_of
+from lightning_bias.mitigation import MitigationPipeline, report_sections
+from lightning_bias.models.export import export_hf
 from lightning_bias.models.optimization import adamw
 from lightning_bias.models.pretrained import MINILM_ALIAS, build_config, load_tokenizer, resolve_pretrained
-from lightning_bias.report import format_markdown, write_bias_report
+from lightning_bias.reports.artifacts import atomic_write_text, run_dir
+from lightning_bias.reports.bias_report import format_markdown, write_bias_report
+from lightning_bias.training.checkpoint_compatibility import check_checkpoint_compatible
 
 HF_EXPORT_DIR = "hf_export"
-
-
-def run_dir(trainer: pl.Trainer) -> Path:
-    """Where a run's outputs go: the CSV logger's version dir, else ``default_root_dir``.
-
-    Every rank may call it (no collective), so it is safe inside rank-zero-only code paths.
-    """
-    for logger in trainer.loggers:
-        if isinstance(logger, CSVLogger):
-            return Path(logger.log_dir)
-    return Path(trainer.default_root_dir)
 
 
 class SequenceClassifier(pl.LightningModule):
@@ -83,30 +73,29 @@ class SequenceClassifier(pl.LightningModule):
         self.val_metrics: FairnessMetrics | None = None
         self.test_metrics: FairnessMetrics | None = None
         self.last_val_report: dict[str, Any] | None = None
-        self.report_sections: dict[str, dict[str, Any]] = {}
+        self.dataset_info: DatasetInfo | None = None
+        self.pipeline = MitigationPipeline([], "downstream")
         self._predictions: list[dict[str, Any]] = []
 
     # --- building -------------------------------------------------------------------------------
 
     def setup(self, stage: str) -> None:
-        datamodule = getattr(self.trainer, "datamodule", None)
-        label_names = list(getattr(datamodule, "label_names", []) or [])
-        group_names = list(getattr(datamodule, "group_names", []) or [])
+        info = DatasetInfo.of(self.trainer)
         num_labels = self.hparams.num_labels
-        if label_names and num_labels is not None and num_labels != len(label_names):
-            raise ValueError(f"model.num_labels is {num_labels} but the data has {len(label_names)} labels {label_names}")
-        if not label_names:
-            if num_labels is None:
-                raise ValueError("model.num_labels is not set and the data module gives no label names")
-            label_names = [str(i) for i in range(num_labels)]
-        self.label_names = label_names
-        self.group_names = group_names or ["all"]
+        if num_labels is not None and num_labels != info.num_labels:
+            raise ValueError(
+                f"model.num_labels is {num_labels} but the data has {info.num_labels} labels {list(info.label_names)}; "
+                "drop model.num_labels (it is taken from the data) or fix the data"
+            )
+        self.dataset_info = info
+        self.label_names, self.group_names = list(info.label_names), list(info.group_names)
+        self.pipeline = MitigationPipeline.from_callbacks(self.trainer.callbacks, "downstream")
         if self.val_metrics is None:
             kwargs = {"group_names": self.group_names, "class_names": self.label_names}
             if self.hparams.auc_thresholds and len(self.label_names) == 2:
                 kwargs.update(thresholds=self.hparams.auc_thresholds, from_logits=True)
-            self.val_metrics = FairnessMetrics(len(self.label_names), max(len(self.group_names), 2), **kwargs)
-            self.test_metrics = FairnessMetrics(len(self.label_names), max(len(self.group_names), 2), **kwargs)
+            self.val_metrics = FairnessMetrics(len(self.label_names), len(self.group_names), **kwargs)
+            self.test_metrics = FairnessMetrics(len(self.label_names), len(self.group_names), **kwargs)
 
     def configure_model(self) -> None:
         if self.net is not None:
@@ -146,16 +135,14 @@ class SequenceClassifier(pl.LightningModule):
         return super().transfer_batch_to_device(batch, device, dataloader_idx)
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        logits = self(batch["input_ids"], batch["attention_mask"])
-        per_example = F.cross_entropy(logits.float(), batch["labels"], reduction="none")
-        weights = batch.get("weights")
+        logits = self(batch[BatchKeys.INPUT_IDS], batch[BatchKeys.ATTENTION_MASK])
+        per_example = F.cross_entropy(logits.float(), batch[BatchKeys.LABELS], reduction="none")
+        weights = batch.get(BatchKeys.WEIGHTS)
         if weights is None:
             loss = per_example.mean()
         else:
             loss = (per_example * weights).sum() / weights.sum().clamp_min(torch.finfo(per_example.dtype).tiny)
-        outputs = {"logits": logits, "per_example_loss": per_example}
-        for mitigation in mitigations_of(self.trainer.callbacks):
-            loss = mitigation.loss(outputs, batch, loss)
+        loss = self.pipeline.loss({"logits": logits, "per_example_loss": per_example}, batch, loss)
         self.log("train/loss", loss, prog_bar=True, batch_size=len(per_example))
         return loss
 
@@ -168,9 +155,9 @@ class SequenceClassifier(pl.LightningModule):
     # --- evaluation -----------------------------------------------------------------------------
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        logits = self(batch["input_ids"], batch["attention_mask"])
-        self.val_metrics.update(logits, batch["labels"], batch["groups"])
-        loss = F.cross_entropy(logits.float(), batch["labels"])
+        logits = self(batch[BatchKeys.INPUT_IDS], batch[BatchKeys.ATTENTION_MASK])
+        self.val_metrics.update(logits, batch[BatchKeys.LABELS], batch[BatchKeys.GROUPS])
+        loss = F.cross_entropy(logits.float(), batch[BatchKeys.LABELS])
         self.log("val/loss", loss, sync_dist=True, batch_size=len(logits))
 
     def on_validation_epoch_end(self) -> None:
@@ -185,8 +172,8 @@ class SequenceClassifier(pl.LightningModule):
             self._write_report("val", report)
 
     def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        logits = self(batch["input_ids"], batch["attention_mask"])
-        self.test_metrics.update(logits, batch["labels"], batch["groups"])
+        logits = self(batch[BatchKeys.INPUT_IDS], batch[BatchKeys.ATTENTION_MASK])
+        self.test_metrics.update(logits, batch[BatchKeys.LABELS], batch[BatchKeys.GROUPS])
 
     def on_test_epoch_end(self) -> None:
         values = self.test_metrics.compute()
@@ -196,8 +183,8 @@ class SequenceClassifier(pl.LightningModule):
         self._write_report("test", report)
 
     def predict_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
-        probs = self(batch["input_ids"], batch["attention_mask"]).float().softmax(-1)
-        out = {"pred": probs.argmax(-1), "probs": probs, "label": batch["labels"], "group": batch["groups"]}
+        probs = self(batch[BatchKeys.INPUT_IDS], batch[BatchKeys.ATTENTION_MASK]).float().softmax(-1)
+        out = {"pred": probs.argmax(-1), "probs": probs, "label": batch[BatchKeys.LABELS], "group": batch[BatchKeys.GROUPS]}
         self._predictions.append({k: v.cpu() for k, v in out.items()})
         return out
 
@@ -214,8 +201,6 @@ class SequenceClassifier(pl.LightningModule):
                     "pred": self.label_names[int(pred)], "label": self.label_names[int(label)],
                     "group": self.group_names[int(group)], "probs": [round(float(p), 6) for p in probs],
                 }))
-        from lightning_bias.report import atomic_write_text
-
         atomic_write_text(directory / f"predictions{suffix}.jsonl", "\n".join(lines) + ("\n" if lines else ""))
         self._predictions.clear()
 
@@ -223,7 +208,7 @@ class SequenceClassifier(pl.LightningModule):
 
     def on_fit_end(self) -> None:
         if self.hparams.export_hf:
-            path = export_hf(self.trainer, self.net, self.tokenizer, run_dir(self.trainer) / HF_EXPORT_DIR)
+            path = export_hf(self.trainer.strategy, self.net, self.tokenizer, run_dir(self.trainer) / HF_EXPORT_DIR)
             rank_zero_info(f"Hugging Face export: {path}")
         if self.last_val_report is None:
             rank_zero_warn("no validation epoch ran, so no bias report was written; enable validation to get one")
@@ -231,17 +216,16 @@ class SequenceClassifier(pl.LightningModule):
         self._write_report("val", self.last_val_report)
 
     def _write_report(self, split: str, metrics_report: dict[str, Any]) -> None:
-        datamodule = getattr(self.trainer, "datamodule", None)
         report = {
             "split": split,
             **metrics_report,
-            "train_cooccurrence": getattr(datamodule, "train_cooccurrence", {}),
+            "train_cooccurrence": dict(self.dataset_info.train_cooccurrence or {}),
             "mitigations": [
                 {"class": f"{type(m).__module__}.{type(m).__qualname__}", "stage": m.stage}
-                for m in mitigations_of(self.trainer.callbacks)
+                for m in self.pipeline.mitigations
             ],
             "model": self.hparams.model or "model_config",
-            **self.report_sections.get(split, {}),
+            **report_sections(self.trainer.callbacks, split),
         }
         directory = run_dir(self.trainer)
         if self.trainer.is_global_zero:

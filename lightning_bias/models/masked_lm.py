@@ -48,13 +48,17 @@ from transformers.modeling_outputs import MaskedLMOutput
 from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING
 from transformers.utils import cached_file
 
+from lightning_bias.data.corpus import CorpusDataModule
+from lightning_bias.data.dataset_info import DatasetInfo
 from lightning_bias.intrinsic.masked_scoring import masked_lm_head
 from lightning_bias.intrinsic.suite import IntrinsicBiasOptions, headline_numbers, measure_intrinsic_bias
-from lightning_bias.mitigation import Mitigation, mitigations_of
+from lightning_bias.mitigation import MitigationPipeline
+from lightning_bias.models.export import export_hf
 from lightning_bias.models.head_calibration import HeadCalibration, calibrate_head
 from lightning_bias.models.optimization import adamw
 from lightning_bias.models.pretrained import MINILM_ALIAS, build_config, load_tokenizer, resolve_pretrained
-from lightning_bias.pretrain_report import atomic_directory, build_pretrain_report, write_json_atomic
+from lightning_bias.reports.artifacts import run_dir, write_json_atomic
+from lightning_bias.reports.pretrain_report import build_pretrain_report
 
 EXPORT_DIR = "hf_checkpoint"
 REPORT_FILE = "pretrain_report.json"
@@ -163,36 +167,6 @@ def load_masked_lm(
     return loaded
 
 
-def _is_zero_stage_3(strategy: Any) -> bool:
-    from pytorch_lightning.strategies import DeepSpeedStrategy
-
-    return isinstance(strategy, DeepSpeedStrategy) and strategy.zero_stage_3
-
-
-def consolidated_state_dict(model: torch.nn.Module, strategy: Any) -> dict[str, torch.Tensor] | None:
-    """The full weights on CPU on global rank 0 (``None`` elsewhere); a collective under ZeRO-3.
-
-    Parameters are gathered one at a time under DeepSpeed ZeRO-3 (so the peak is one full tensor),
-    tied parameters appear once, and only persistent buffers are kept.
-    """
-    writer = strategy.is_global_zero
-    zero3 = _is_zero_stage_3(strategy)
-    persistent = set(model.state_dict().keys())
-    state: dict[str, torch.Tensor] = {}
-    for name, parameter in model.named_parameters():
-        if zero3:
-            import deepspeed
-
-            with deepspeed.zero.GatheredParameters([parameter], modifier_rank=None):
-                if writer:
-                    state[name] = parameter.detach().cpu().clone()
-        elif writer:
-            state[name] = parameter.detach().cpu().clone()
-    if writer:
-        state.update({n: b.detach().cpu().clone() for n, b in model.named_buffers() if n in persistent})
-    return state if writer else None
-
-
 class MaskedLanguageModel(pl.LightningModule):
     """Masked-LM (continued) pre-training with intrinsic bias before/after and a Hugging Face export.
 
@@ -266,7 +240,7 @@ class MaskedLanguageModel(pl.LightningModule):
         self.report_path: Path | None = None
         self._first_loss: torch.Tensor | None = None
         self._recent_losses: deque[torch.Tensor] = deque(maxlen=_RECENT_LOSSES)
-        self._upstream: list[Mitigation] = []
+        self.pipeline = MitigationPipeline([], "upstream")
 
     # --- training -------------------------------------------------------------------------------
 
@@ -296,8 +270,7 @@ class MaskedLanguageModel(pl.LightningModule):
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         outputs = self.masked_lm_step(batch)
         loss = outputs.loss
-        for mitigation in self._upstream:
-            loss = mitigation.loss(outputs, batch, loss)
+        loss = self.pipeline.loss(outputs, batch, loss)
         if self._first_loss is None:
             self._first_loss = loss.detach()
         self._recent_losses.append(loss.detach())
@@ -330,8 +303,8 @@ class MaskedLanguageModel(pl.LightningModule):
         if not self.initialised_keys:
             rank_zero_info("head calibration skipped: the checkpoint has its own masked-LM head")
             return
-        datamodule = getattr(self.trainer, "datamodule", None)
-        if not hasattr(datamodule, "calibration_dataloader"):
+        datamodule = self.trainer.datamodule
+        if not isinstance(datamodule, CorpusDataModule):
             raise ValueError(
                 "model.head_calibration needs the pre-training data module (CorpusDataModule) to supply "
                 f"the calibration corpus, got {type(datamodule).__name__}"
@@ -349,15 +322,7 @@ class MaskedLanguageModel(pl.LightningModule):
         )
 
     def on_fit_start(self) -> None:
-        callbacks = self.trainer.callbacks
-        downstream = [m for m in mitigations_of(callbacks) if m.stage != "upstream"]
-        if downstream:
-            names = ", ".join(f"{type(m).__name__} (stage {m.stage!r})" for m in downstream)
-            raise ValueError(
-                f"pre-training accepts only upstream mitigations, but got {names}; move them to the config of "
-                "`lightning_bias fit`"
-            )
-        self._upstream = mitigations_of(callbacks, "upstream")
+        self.pipeline = MitigationPipeline.from_callbacks(self.trainer.callbacks, "upstream")
         if self.hparams.measure_intrinsic and self.intrinsic_before is None:
             self.intrinsic_before = measure_intrinsic_bias(self.net, self.tokenizer, self.intrinsic_options)
             self._log_intrinsic("before", self.intrinsic_before)
@@ -366,12 +331,14 @@ class MaskedLanguageModel(pl.LightningModule):
         if self.hparams.measure_intrinsic:
             self.intrinsic_after = measure_intrinsic_bias(self.net, self.tokenizer, self.intrinsic_options)
             self._log_intrinsic("after", self.intrinsic_after)
-        directory = self._run_directory()
+        directory = run_dir(self.trainer)
         if self.hparams.export_dir:
-            self.export_path = self.export_checkpoint(directory / self.hparams.export_dir)
+            self.export_path = export_hf(
+                self.trainer.strategy, self.net, self.tokenizer, directory / self.hparams.export_dir, self.carried_weights
+            )
+            rank_zero_info(f"Hugging Face checkpoint: {self.export_path}")
         training = self._training_summary()
         if self.trainer.is_global_zero:
-            datamodule = getattr(self.trainer, "datamodule", None)
             self.report = build_pretrain_report(
                 model=self.hparams.model or "model_config",
                 model_config=self.hparams.model_config,
@@ -379,9 +346,9 @@ class MaskedLanguageModel(pl.LightningModule):
                 initialised_keys=self.initialised_keys,
                 carried_weights=sorted(self.carried_weights),
                 head_calibration=self.head_calibration_report,
-                corpus=getattr(datamodule, "corpus_report", None),
+                corpus=dict(DatasetInfo.of(self.trainer).source),
                 training=training,
-                mitigations=self._upstream,
+                mitigations=self.pipeline.mitigations,
                 intrinsic_options=self.intrinsic_options.to_dict() if self.hparams.measure_intrinsic else None,
                 intrinsic_before=self.intrinsic_before,
                 intrinsic_after=self.intrinsic_after,
@@ -392,23 +359,6 @@ class MaskedLanguageModel(pl.LightningModule):
             self.report_path = write_json_atomic(directory / REPORT_FILE, self.report)
             rank_zero_info(f"pre-training report: {self.report_path}")
         self.trainer.strategy.barrier("pretrain-report")
-
-    def export_checkpoint(self, directory: str | Path) -> Path:
-        """Write the consolidated model (safetensors) and tokenizer to ``directory``; call on every rank."""
-        directory = Path(directory)
-        state = consolidated_state_dict(self.net, self.trainer.strategy)
-        if state is not None:
-            state.update({k: v.detach().cpu().clone() for k, v in self.carried_weights.items()})
-            with atomic_directory(directory) as staging:
-                self.net.save_pretrained(staging, state_dict=state)
-                self.tokenizer.save_pretrained(staging)
-            rank_zero_info(f"Hugging Face checkpoint: {directory}")
-        self.trainer.strategy.barrier("hf-checkpoint")
-        return directory
-
-    def _run_directory(self) -> Path:
-        trainer = self.trainer
-        return Path(trainer.log_dir or trainer.default_root_dir)
 
     def _training_summary(self) -> dict[str, Any]:
         """Losses averaged over ranks (a collective), steps and optimiser settings."""

@@ -13,18 +13,23 @@ honoured: ``L_g`` is the weighted mean loss of group ``g`` in the batch.
 Under DDP and DeepSpeed, the per-group loss sums of a batch are all-reduced before ``q`` is updated
 (two tensors of a few floats per step) so every rank keeps the same ``q``; the gradient still
 comes from each rank's own batch, and the strategy averages it as usual. ``q`` is saved in
-checkpoints (``state_dict``) and logged as ``group_dro/q_<name>`` at the end of every train epoch.
+checkpoints (``state_dict``), logged as ``group_dro/q_<name>`` at the end of every train epoch and
+reported in the validation bias report under ``group_dro``. Label and group names come from the data
+module's ``DatasetInfo`` (``trainer.datamodule.info``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import pytorch_lightning as pl
 import torch
 import torch.distributed as dist
 
-from lightning_bias.mitigation import Mitigation
+from lightning_bias import Mitigation
+from lightning_bias.data import DatasetInfo
+from lightning_bias.data.batching import BatchKeys
 
 
 class GroupDRO(Mitigation):
@@ -38,6 +43,7 @@ class GroupDRO(Mitigation):
     """
 
     stage = "downstream"
+    report_name = "group_dro"  # not the default "group_d_r_o"
 
     def __init__(
         self,
@@ -62,14 +68,16 @@ class GroupDRO(Mitigation):
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         """Size ``q`` from the data module's label and group names (the data module is set up by now)."""
-        datamodule = getattr(trainer, "datamodule", None)
-        groups = list(getattr(datamodule, "group_names", None) or [])
-        labels = list(getattr(datamodule, "label_names", None) or [])
+        try:
+            info = DatasetInfo.of(trainer)
+        except ValueError as err:
+            raise ValueError(f"group_dro needs the label and group names: {err}") from err
+        groups, labels = list(info.group_names), list(info.label_names)
         if not groups:
-            raise ValueError("group_dro needs a data module with group_names (e.g. lightning_bias.BiasDataModule)")
+            raise ValueError("group_dro needs protected groups, but the data module's DatasetInfo names none")
         if self.groups_by == "label_group":
             if not labels:
-                raise ValueError("group_dro with groups_by: label_group needs a data module with label_names")
+                raise ValueError("group_dro with groups_by: label_group needs labels, but the DatasetInfo names none")
             self.names = [f"{label}|{group}" for label in labels for group in groups]
         else:
             self.names = groups
@@ -85,9 +93,10 @@ class GroupDRO(Mitigation):
             return
         pl_module.log_dict({f"group_dro/q_{name}": float(w) for name, w in zip(self.names, self.q, strict=True)},
                            sync_dist=False)
-        sections = getattr(pl_module, "report_sections", None)
-        if isinstance(sections, dict):
-            sections.setdefault("val", {})["group_dro"] = self.summary()
+
+    def report_section(self, split: str) -> Mapping[str, Any] | None:
+        """The group weights in the validation report (they are a training state; the test report omits them)."""
+        return self.summary() if split == "val" and self.q is not None else None
 
     def state_dict(self) -> dict[str, Any]:
         return {"q": [] if self.q is None else self.q.tolist(), "names": list(self.names)}
@@ -101,10 +110,10 @@ class GroupDRO(Mitigation):
 
     def group_ids(self, batch: dict[str, Any]) -> torch.Tensor:
         """The DRO group of every row of ``batch``: ``[B]`` int64."""
-        groups = batch["groups"].long()
+        groups = batch[BatchKeys.GROUPS].long()
         if self.groups_by == "group":
             return groups
-        return batch["labels"].long() * self.num_attribute_groups + groups
+        return batch[BatchKeys.LABELS].long() * self.num_attribute_groups + groups
 
     def loss(self, outputs: Any, batch: dict[str, Any], loss: torch.Tensor) -> torch.Tensor:
         """``sum_g q_g L_g`` over the groups of this batch, after one exponentiated-gradient step on ``q``."""
@@ -112,7 +121,7 @@ class GroupDRO(Mitigation):
             raise RuntimeError("group_dro: setup() did not run; use it as a callback of a lightning_bias Trainer")
         per_example = outputs["per_example_loss"]
         ids = self.group_ids(batch).to(per_example.device)
-        weights = batch.get("weights")
+        weights = batch.get(BatchKeys.WEIGHTS)
         weights = torch.ones_like(per_example) if weights is None else weights.to(per_example.dtype)
         sums = torch.zeros(self.num_groups, dtype=per_example.dtype, device=per_example.device)
         sums = sums.index_add(0, ids, per_example * weights)

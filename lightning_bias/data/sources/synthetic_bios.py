@@ -1,0 +1,71 @@
+"""``SyntheticBiosSource``: the built-in synthetic biographies as train, validation and test splits."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import datasets
+
+from lightning_bias.data.sources.base import ClassificationSource, LabelledSplits
+from lightning_bias.data.synthetic_bios import generate_bios
+
+
+@dataclass
+class SyntheticBiosOptions:
+    """Options of the built-in synthetic biographies (see ``lightning_bias.data.synthetic_bios``).
+
+    ``female_rate`` is P(female | occupation) of the train split: a number, a mapping per
+    occupation, or a preset (``"stereotypical"``, ``"balanced"``). ``eval_female_rate`` does the
+    same for validation and test (default: the same as train).
+    """
+
+    num_examples: int = 3000
+    female_rate: float | dict[str, float] | str = "stereotypical"
+    eval_female_rate: float | dict[str, float] | str | None = None
+    ambiguity: float = 0.3
+    occupations: list[str] | None = None
+    seed: int = 0
+
+
+class SyntheticBiosSource(ClassificationSource):
+    """Synthetic biographies with an exact P(female | occupation) and an ambiguity knob (occupation, gender).
+
+    Args:
+        synthetic_bios: the generator's options (a ``SyntheticBiosOptions`` or a mapping of its fields).
+        val_fraction, test_fraction: shares of ``num_examples`` generated as the validation and test splits
+            (each split from its own seed, so the splits share no draw); a split of 0 rows is left out.
+    """
+
+    def __init__(
+        self,
+        synthetic_bios: SyntheticBiosOptions | Mapping[str, Any] | None = None,
+        val_fraction: float = 0.15,
+        test_fraction: float = 0.15,
+    ) -> None:
+        if synthetic_bios is None:
+            synthetic_bios = SyntheticBiosOptions()
+        elif not isinstance(synthetic_bios, SyntheticBiosOptions):
+            synthetic_bios = SyntheticBiosOptions(**synthetic_bios)
+        self.options = synthetic_bios
+        self.val_fraction = val_fraction
+        self.test_fraction = test_fraction
+
+    def load(self) -> LabelledSplits:
+        opts = self.options
+        n_val = round(opts.num_examples * self.val_fraction)
+        n_test = round(opts.num_examples * self.test_fraction)
+        n_train = opts.num_examples - n_val - n_test
+        eval_rate = opts.female_rate if opts.eval_female_rate is None else opts.eval_female_rate
+        plan = [("train", n_train, opts.female_rate, 0), ("val", n_val, eval_rate, 1), ("test", n_test, eval_rate, 2)]
+        tables, label_names, group_names = {}, [], []
+        for split, n, rate, offset in plan:
+            if n == 0:
+                continue
+            bios = generate_bios(
+                n, seed=opts.seed * 1000 + offset, female_rate=rate, ambiguity=opts.ambiguity, occupations=opts.occupations
+            )
+            tables[split] = datasets.Dataset.from_dict({"text": bios.texts, "label": bios.labels, "group": bios.groups})
+            label_names, group_names = list(bios.label_names), list(bios.group_names)
+        return LabelledSplits(tables, label_names, group_names)

@@ -1,0 +1,87 @@
+"""Writing a run's artifacts: the run directory, JSON-safe values, and atomic file and directory writes.
+
+Every file a run writes goes through here, so that an interrupted run never leaves a half-written
+report, prediction file or checkpoint directory behind: a file is written to a temporary sibling and
+renamed into place; a directory is filled in a staging sibling and swapped in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+from pytorch_lightning.loggers import CSVLogger
+
+
+def run_dir(trainer: pl.Trainer) -> Path:
+    """Where a run's outputs go: the CSV logger's version dir (``lightning_logs/version_N``; the CLI always
+    has one), else the first logger's, else ``default_root_dir``. Every rank may call it (no collective)."""
+    for logger in trainer.loggers:
+        if isinstance(logger, CSVLogger):
+            return Path(logger.log_dir)
+    return Path(trainer.log_dir or trainer.default_root_dir)
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` as strict JSON data: NaN/inf -> None, tuples -> lists, paths and other objects -> str."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, Sequence | set | frozenset):
+        return [json_safe(v) for v in value]
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:  # numpy / torch scalars
+        return json_safe(value.item())
+    return str(value)
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file and a rename: never half-written."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_json_atomic(path: str | Path, payload: Any) -> Path:
+    """Write ``payload`` as indented strict JSON (``json_safe``) to ``path``, atomically."""
+    return atomic_write_text(path, json.dumps(json_safe(payload), indent=2, allow_nan=False) + "\n")
+
+
+@contextlib.contextmanager
+def atomic_directory(target: str | Path) -> Iterator[Path]:
+    """Yield an empty staging directory beside ``target``; on success it replaces ``target`` by rename.
+
+    An interrupted write leaves ``target`` as it was (the old content, or nothing).
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging.", dir=target.parent))
+    try:
+        yield staging
+        if target.exists():
+            retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+            os.replace(target, retired / target.name)
+            os.replace(staging, target)
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            os.replace(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

@@ -1,0 +1,1 @@
+"""Running training reliably: strategies (CPU-capable DeepSpeed), exact resume, the dead-rank watchdog, checkpoint checks."""

@@ -1,0 +1,1 @@
+"""Downstream mitigations: they change the fine-tuning data, its weights or its sampling order."""

@@ -1,0 +1,1 @@
+"""Evaluations: they measure a trained classifier and report, without changing training."""

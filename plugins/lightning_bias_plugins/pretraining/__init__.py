@@ -1,0 +1,1 @@
+"""Upstream mitigations: they act on masked-LM (continued) pre-training."""
