@@ -26,6 +26,7 @@ MITIGATIONS = "lightning_bias.plugins"
 EVALUATIONS = "lightning_bias.evaluations"
 SOURCES = "lightning_bias.sources"
 GROUPS = {MITIGATIONS: "mitigation plugin", EVALUATIONS: "evaluation", SOURCES: "data source"}
+ARTICLES = {MITIGATIONS: "a", EVALUATIONS: "an", SOURCES: "a"}
 
 T = TypeVar("T")
 
@@ -56,6 +57,13 @@ def load_entry(group: str, name: str, base: type[T]) -> type[T]:
     points = _entry_points(group)
     what = GROUPS.get(group, group)
     if name not in points:
+        elsewhere = [other for other in GROUPS if other != group and name in _entry_points(other)]
+        if elsewhere:
+            raise ValueError(
+                f"{name!r} is not a {what} but {ARTICLES[elsewhere[0]]} {GROUPS[elsewhere[0]]} (entry-point group {elsewhere[0]!r}); "
+                f"list it where that kind belongs (e.g. `evaluations:` for an evaluation, `mitigations:` for a "
+                "mitigation, `data.source` for a data source)"
+            )
         raise ValueError(
             f"unknown {what} {name!r}; installed: {', '.join(sorted(points)) or '(none)'}. Install the package "
             f"that provides it (it registers under the entry-point group {group!r}), or use a class_path"

@@ -187,6 +187,13 @@ def test_unknown_plugin_name_lists_the_installed_ones(tmp_path, capsys):
                        "scrubbing")
 
 
+def test_an_evaluation_listed_as_a_mitigation_says_where_it_belongs(tmp_path, capsys):
+    config = config_with(tmp_path, [{"name": "counterfactual_evaluation"}])
+    code, err = run_cli(["fit", "--config", TINY, "--config", config, f"--trainer.default_root_dir={tmp_path}"], capsys)
+    assert_clear_error(code, err, "'counterfactual_evaluation' is not a mitigation plugin but an evaluation",
+                       "evaluations:")
+
+
 @pytest.mark.parametrize(("kind", "needle"), [
     ("short", "sample_weights gave shape (279,); expected (280,)"),
     ("negative", "sample weight at row 3 is -1.0"),
