@@ -13,13 +13,20 @@ A package registers in its own ``pyproject.toml``::
 
 This module knows the group names only; whoever looks an entry up passes the base class, so the
 registry imports nothing of the framework and every layer may use it.
+
+Listing what is installed (``describe``) reads each entry's class from its module's source where it
+can (``read_class_source``), so that ``lightning_bias plugins`` answers without importing torch.
 """
 
 from __future__ import annotations
 
+import ast
+import importlib.util
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from importlib.machinery import PathFinder
 from importlib.metadata import EntryPoint, entry_points
+from pathlib import Path
 from typing import Any, TypeVar
 
 MITIGATIONS = "lightning_bias.plugins"
@@ -98,14 +105,93 @@ def build_from_spec(group: str, spec: str | dict[str, Any], base: type[T]) -> T:
         raise ValueError(f"{what} {name!r}: bad arguments {kwargs}: {err}") from err
 
 
-def describe(group: str, base: type, kind: Callable[[type], str]) -> list[PluginInfo]:
-    """One ``PluginInfo`` per entry of ``group``, its ``kind`` given by ``kind(cls)``; an entry that fails to
-    load is listed with the reason."""
+@dataclass(frozen=True)
+class ClassSource:
+    """A registered class as its module's source states it, read without importing the module."""
+
+    name: str
+    base_names: tuple[str, ...]  # each base as written, its last dotted part: ("ClassificationSource",)
+    description: str  # the first line of the class's docstring
+    literals: dict[str, str] = field(default_factory=dict)  # class attributes assigned a string literal
+
+
+def _module_file(module: str) -> Path | None:
+    """The ``.py`` file of ``module`` found without running any package ``__init__`` on the way
+    (``importlib.util.find_spec`` of a submodule imports its parents, and a plugin package's
+    ``__init__`` may import torch)."""
+    top, *rest = module.split(".")
+    spec = importlib.util.find_spec(top)
+    for depth in range(len(rest)):
+        if spec is None or spec.submodule_search_locations is None:
+            return None
+        name = ".".join([top, *rest[: depth + 1]])
+        spec = PathFinder.find_spec(name, list(spec.submodule_search_locations))
+    if spec is None or spec.origin is None or not spec.origin.endswith(".py"):
+        return None
+    return Path(spec.origin)
+
+
+def read_class_source(point: EntryPoint) -> ClassSource | None:
+    """The class an entry point names, read from its module's source; ``None`` when that cannot be
+    done without importing (a compiled or missing module, an attribute that is not a top-level class
+    of that module), and the caller imports the entry instead."""
+    module, _, attribute = point.value.partition(":")
+    if not attribute or "." in attribute or "[" in attribute:
+        return None
+    try:
+        path = _module_file(module.strip())
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path)) if path is not None else None
+    except (ImportError, OSError, SyntaxError, UnicodeDecodeError, ValueError):
+        return None
+    found = [node for node in (tree.body if tree else []) if isinstance(node, ast.ClassDef) and node.name == attribute.strip()]
+    if not found:
+        return None
+    cls = found[-1]
+    base_names = tuple(
+        base.attr if isinstance(base, ast.Attribute) else base.id
+        for base in cls.bases
+        if isinstance(base, ast.Attribute | ast.Name)
+    )
+    literals = {}
+    for statement in cls.body:
+        if isinstance(statement, ast.Assign):
+            targets = statement.targets
+        elif isinstance(statement, ast.AnnAssign):
+            targets = [statement.target]
+        else:
+            continue
+        if isinstance(statement.value, ast.Constant) and isinstance(statement.value.value, str):
+            literals.update({target.id: statement.value.value for target in targets if isinstance(target, ast.Name)})
+    doc = (ast.get_docstring(cls) or "").strip()
+    return ClassSource(cls.name, base_names, doc.splitlines()[0] if doc else "", literals)
+
+
+def describe(
+    group: str,
+    base: Callable[[], type],
+    kind: Callable[[type], str],
+    kind_from_source: Callable[[ClassSource], str | None],
+) -> list[PluginInfo]:
+    """One ``PluginInfo`` per entry of ``group``; an entry that fails to load is listed with the reason.
+
+    Args:
+        group: the entry-point group.
+        base: returns the base class every entry must subclass; called only when an entry is imported.
+        kind: an imported entry's kind (a mitigation's stage, a source's kind).
+        kind_from_source: the kind as the class's source states it, ``None`` when the source does not
+            say; then the entry is imported. Listing the installed plugins thus imports none of them
+            (nor torch) where every class states its kind in its own body.
+    """
     infos = []
     for name, point in sorted(_entry_points(group).items()):
         package = point.dist.name if point.dist is not None else point.module.split(".")[0]
+        source = read_class_source(point)
+        source_kind = kind_from_source(source) if source is not None else None
+        if source is not None and source_kind is not None:
+            infos.append(PluginInfo(group, name, source_kind, source.description, package, point.value))
+            continue
         try:
-            cls = load_entry(group, name, base)
+            cls = load_entry(group, name, base())
             doc = (cls.__doc__ or "").strip()
             infos.append(PluginInfo(group, name, kind(cls), doc.splitlines()[0] if doc else "", package, point.value))
         except Exception as err:  # a broken third-party plugin must not hide the others

@@ -12,6 +12,10 @@ This layer is the only one that wires data, models, training and reports togethe
 of a run goes under ``trainer.default_root_dir`` (the CSV logger's version dir). ``ValueError`` and
 ``FileNotFoundError`` from bad input are printed as one line with exit code 2 (set
 ``LIGHTNING_BIAS_DEBUG=1`` for the traceback).
+
+Each verb imports only what it needs, when it runs: ``--help`` and ``plugins`` import neither torch nor
+Lightning (``benchmarks/bench_startup.py`` times them). Every verb that runs a model first chooses
+torch's threads per process unless the environment does (``training.threads``).
 """
 
 from __future__ import annotations
@@ -33,9 +37,13 @@ Run `lightning_bias fit --help` (or any verb with --help) for its options."""
 def _evaluate_intrinsic_verb(args: Sequence[str]) -> None:
     from jsonargparse import auto_cli
 
+    from lightning_bias.commands.config_errors import OneLineErrors
     from lightning_bias.commands.evaluate_intrinsic import evaluate_intrinsic
+    from lightning_bias.training.threads import apply_thread_choice
 
-    result = auto_cli(evaluate_intrinsic, args=list(args), as_positional=False)
+    if not {"-h", "--help"} & set(args):
+        apply_thread_choice({"devices": 1})  # one process, no Trainer
+    result = auto_cli(evaluate_intrinsic, args=list(args), as_positional=False, parser_class=OneLineErrors)
     print(json.dumps(result, indent=2, default=float))
 
 

@@ -36,6 +36,7 @@ from transformers import PreTrainedTokenizerBase
 from lightning_bias.data.base_datamodule import BaseDataModule, offered_options
 from lightning_bias.data.batching import BatchKeys
 from lightning_bias.data.dataset_info import DatasetInfo
+from lightning_bias.data.option_checks import check_number
 from lightning_bias.data.sources.base import CorpusSource
 from lightning_bias.mitigation import Mitigation, Stage
 
@@ -93,7 +94,10 @@ def tokenize_corpus(
     specials = tokenizer.num_special_tokens_to_add(pair=False)
     room = block_size - specials
     if room < 1:
-        raise ValueError(f"block_size {block_size} leaves no room for text after {specials} special tokens")
+        raise ValueError(
+            f"data.block_size {block_size} leaves no room for text after the tokenizer's {specials} special tokens; "
+            f"set it to {specials + 1} or more"
+        )
     special_ids = set(tokenizer.all_special_ids)
     separator = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
 
@@ -251,6 +255,7 @@ class CorpusDataModule(BaseDataModule):
         seed: seed of the shuffling, the validation split and the masking (rank r masks with seed + r).
         cache_dir: where tokenized corpora are cached (default ``$LIGHTNING_BIAS_CACHE/corpus`` or
             ``~/.cache/lightning_bias/corpus``).
+        encoding: ``text_files``: the text encoding of the files; default ``utf-8``, e.g. ``latin-1``.
 
     The tokenizer comes from ``connect(tokenizer)`` or, in ``setup``, from the attached model. After
     ``setup``: ``info`` (a ``DatasetInfo``: ``sizes`` are lines per split after the mitigations, ``source``
@@ -281,13 +286,15 @@ class CorpusDataModule(BaseDataModule):
         num_workers: int = 0,
         seed: int = 0,
         cache_dir: str | None = None,
+        encoding: str = "utf-8",
     ) -> None:
-        if not 0.0 < mlm_probability < 1.0:
-            raise ValueError(f"data.mlm_probability must be in (0, 1), got {mlm_probability}")
-        if not 0.0 <= val_fraction < 1.0:
-            raise ValueError(f"data.val_fraction must be in [0, 1), got {val_fraction}")
-        if max_lines is not None and max_lines < 1:
-            raise ValueError(f"data.max_lines must be a positive number of lines or null, got {max_lines}")
+        check_number("data.mlm_probability", mlm_probability, above=0, below=1)
+        check_number("data.val_fraction", val_fraction, at_least=0, below=1)
+        for name, value in [("max_lines", max_lines), ("block_size", block_size), ("batch_size", batch_size),
+                            ("eval_batch_size", eval_batch_size)]:
+            check_number(f"data.{name}", value, at_least=1, integer=True, optional=name in ("max_lines", "eval_batch_size"))
+        for name, value in [("num_workers", num_workers), ("seed", seed)]:
+            check_number(f"data.{name}", value, at_least=0, integer=True)
         super().__init__(source, source_options, offered_options(CorpusDataModule.__init__, locals()))
         self.max_lines = max_lines
         self.block_size = block_size

@@ -27,7 +27,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
-import datasets
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Sampler
@@ -35,6 +34,7 @@ from torch.utils.data import DataLoader, Sampler
 from lightning_bias.data.base_datamodule import BaseDataModule, offered_options
 from lightning_bias.data.batching import PaddingCollator
 from lightning_bias.data.dataset_info import DatasetInfo
+from lightning_bias.data.option_checks import check_number
 from lightning_bias.data.resumable_loader import ResumableDataLoader, ResumableSampler
 from lightning_bias.data.samplers import (
     DistributedWeightedSampler,
@@ -44,6 +44,7 @@ from lightning_bias.data.samplers import (
 from lightning_bias.data.sources.base import ClassificationSource, LabelledSplits
 from lightning_bias.data.sources.encoding import ColumnMapping
 from lightning_bias.data.sources.synthetic_bios import SyntheticBiosOptions
+from lightning_bias.data.tables import Table
 from lightning_bias.mitigation import Mitigation, MitigationPipeline, Stage
 
 DEFAULT_CACHE_DIR = Path(os.environ.get("LIGHTNING_BIAS_CACHE", Path.home() / ".cache" / "lightning_bias"))
@@ -67,10 +68,12 @@ class BiasDataModule(BaseDataModule):
             groups such as ``female|black``.
         label_names, group_names: names for integer ids, or the order of string values (per group column).
         val_fraction, test_fraction, split_seed: the seeded stratified split for splits not given.
-        batch_size, eval_batch_size, max_length: batching; padding is dynamic, to the longest in a batch.
+        batch_size, eval_batch_size, max_length: batching; padding is dynamic, to the longest in a batch;
+            every row is truncated to ``max_length`` tokens, special tokens included.
         group_by_length: batch rows of similar token length together (faster, less padding).
         seed: seed of the training order (and of samplers that mitigations supply).
         cache_dir: where tokenized tables are cached across runs.
+        encoding: the text encoding of ``files`` (CSV, TSV, JSON); default ``utf-8``, e.g. ``latin-1``.
 
     After ``setup``: ``info`` (``DatasetInfo``: label and group names, rows per split, the measured train
     co-occurrence, the source record), ``tables`` (the untokenized tables per split — ``train``, ``val``,
@@ -104,10 +107,14 @@ class BiasDataModule(BaseDataModule):
         num_workers: int = 0,
         seed: int = 0,
         cache_dir: str | None = None,
+        encoding: str = "utf-8",
     ) -> None:
         for name, value in [("val_fraction", val_fraction), ("test_fraction", test_fraction)]:
-            if not 0.0 <= value < 1.0:
-                raise ValueError(f"data.{name} must be in [0, 1), got {value}")
+            check_number(f"data.{name}", value, at_least=0, below=1)
+        for name, value in [("batch_size", batch_size), ("eval_batch_size", eval_batch_size), ("max_length", max_length)]:
+            check_number(f"data.{name}", value, at_least=1, integer=True, optional=name == "eval_batch_size")
+        for name, value in [("num_workers", num_workers), ("seed", seed), ("split_seed", split_seed)]:
+            check_number(f"data.{name}", value, at_least=0, integer=True)
         if val_fraction + test_fraction >= 1.0:
             raise ValueError(
                 f"data.val_fraction + data.test_fraction must be below 1, got {val_fraction + test_fraction}"
@@ -124,8 +131,8 @@ class BiasDataModule(BaseDataModule):
         self.seed = seed
         self.cache_dir = Path(cache_dir) if cache_dir else DEFAULT_CACHE_DIR / "tokenized"
 
-        self.tables: dict[str, datasets.Dataset] = {}
-        self.tokenized: dict[str, datasets.Dataset] = {}
+        self.tables: dict[str, Table] = {}
+        self.tokenized: dict[str, Table] = {}
         self.train_sampler: Sampler[int] | None = None
         self.pipeline = MitigationPipeline([], self.stage)
 
@@ -151,7 +158,7 @@ class BiasDataModule(BaseDataModule):
             )
         return LabelledSplits(self._split_missing(loaded.tables), loaded.label_names, loaded.group_names)
 
-    def _split_missing(self, tables: dict[str, datasets.Dataset]) -> dict[str, datasets.Dataset]:
+    def _split_missing(self, tables: dict[str, Table]) -> dict[str, Table]:
         """Cut missing val/test splits from train, stratified by (label, group), seeded."""
         wanted = {"val": self.val_fraction, "test": self.test_fraction}
         missing = {s: f for s, f in wanted.items() if s not in tables and f > 0}
@@ -222,8 +229,15 @@ class BiasDataModule(BaseDataModule):
                     stacklevel=2,
                 )
 
-    def _tokenize(self, table: datasets.Dataset) -> datasets.Dataset:
+    def _tokenize(self, table: Table) -> Table:
         tokenizer = self.tokenizer
+        specials = tokenizer.num_special_tokens_to_add(pair=False)
+        if self.max_length <= specials:
+            # the tokenizer would silently not truncate at all rather than drop its special tokens
+            raise ValueError(
+                f"data.max_length {self.max_length} leaves no room for text after the tokenizer's {specials} special "
+                f"tokens; set it to {specials + 1} or more"
+            )
         digest = hashlib.sha256()
         digest.update(tokenizer.backend_tokenizer.to_str().encode())
         digest.update(f"{self.max_length}|{len(table)}".encode())
@@ -232,8 +246,10 @@ class BiasDataModule(BaseDataModule):
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         cache_file = self.cache_dir / f"{digest.hexdigest()[:32]}.arrow"
 
+        max_length = self.max_length  # not `self` in the closure: datasets would hash the whole trainer with it
+
         def encode(batch: dict[str, list]) -> dict[str, list]:
-            return {"input_ids": tokenizer(batch["text"], truncation=True, max_length=self.max_length)["input_ids"]}
+            return {"input_ids": tokenizer(batch["text"], truncation=True, max_length=max_length)["input_ids"]}
 
         keep = [c for c in table.column_names if c not in ("label", "group")]
         tokenized = table.map(
@@ -299,15 +315,17 @@ class BiasDataModule(BaseDataModule):
         return self._eval_dataloader("predict")
 
 
-def _with_names(table: datasets.Dataset, label_names: list[str], group_names: list[str]) -> datasets.Dataset:
+def _with_names(table: Table, label_names: list[str], group_names: list[str]) -> Table:
     """Carry label and group names on the table (``ClassLabel`` features) so plugins can resolve names."""
+    import datasets
+
     features = table.features.copy()
     features["label"] = datasets.ClassLabel(names=list(label_names))
     features["group"] = datasets.ClassLabel(names=list(group_names))
     return table.cast(features)
 
 
-def _check_table(table: datasets.Dataset, split: str, after: str) -> None:
+def _check_table(table: Table, split: str, after: str) -> None:
     """The columns ``text``, ``label``, ``group`` and at least one row; ``after`` names the mitigation, if any."""
     missing = {"text", "label", "group"} - set(table.column_names)
     if missing:
@@ -319,16 +337,16 @@ def _check_table(table: datasets.Dataset, split: str, after: str) -> None:
         )
 
 
-def _checking_output_of(split: str) -> Callable[[Mitigation, datasets.Dataset, datasets.Dataset], None]:
+def _checking_output_of(split: str) -> Callable[[Mitigation, Table, Table], None]:
     """The pipeline's ``after_each`` hook for ``split``: check every mitigation's output table."""
 
-    def check(mitigation: Mitigation, before: datasets.Dataset, after: datasets.Dataset) -> None:
+    def check(mitigation: Mitigation, before: Table, after: Table) -> None:
         _check_table(after, split, f" after mitigation {type(mitigation).__name__}")
 
     return check
 
 
-def _check_ids(table: datasets.Dataset, split: str, label_names: list[str], group_names: list[str]) -> None:
+def _check_ids(table: Table, split: str, label_names: list[str], group_names: list[str]) -> None:
     labels = np.asarray(table["label"])
     groups = np.asarray(table["group"])
     if labels.min() < 0 or labels.max() >= len(label_names):
@@ -337,7 +355,7 @@ def _check_ids(table: datasets.Dataset, split: str, label_names: list[str], grou
         raise ValueError(f"data split {split!r}: group ids outside 0..{len(group_names) - 1}")
 
 
-def cooccurrence(table: datasets.Dataset, label_names: list[str], group_names: list[str]) -> dict[str, Any]:
+def cooccurrence(table: Table, label_names: list[str], group_names: list[str]) -> dict[str, Any]:
     """Measured P(group | label) of a table, with the counts behind it."""
     counts = np.zeros((len(label_names), len(group_names)), dtype=np.int64)
     np.add.at(counts, (np.asarray(table["label"]), np.asarray(table["group"])), 1)

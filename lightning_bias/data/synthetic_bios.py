@@ -389,6 +389,25 @@ def cooccurrence_table(
 # --------------------------------------------------------------------------------------------- generation
 
 
+def check_generator_options(
+    female_rate: float | Mapping[str, float] | str,
+    ambiguity: float,
+    occupations: Sequence[str] | None,
+    eval_female_rate: float | Mapping[str, float] | str | None = None,
+) -> tuple[str, ...]:
+    """Check options of :func:`generate_bios` without generating; return the chosen occupations.
+
+    Raises ``ValueError`` whose message starts with the argument's name (``female_rate=...``), as
+    :func:`generate_bios` would; ``eval_female_rate`` is checked like ``female_rate``.
+    """
+    chosen = _resolve_occupations(occupations)
+    _resolve_female_rates(female_rate, chosen)
+    if eval_female_rate is not None:
+        _resolve_female_rates(eval_female_rate, chosen, "eval_female_rate")
+    _check_probability(ambiguity, "ambiguity", "the share of bios lacking their occupation cue")
+    return chosen
+
+
 def generate_bios(
     num_examples: int,
     *,
@@ -549,29 +568,29 @@ def _resolve_occupations(occupations: Sequence[str] | None) -> tuple[str, ...]:
 
 
 def _resolve_female_rates(
-    female_rate: float | Mapping[str, float] | str, chosen: Sequence[str]
+    female_rate: float | Mapping[str, float] | str, chosen: Sequence[str], argument: str = "female_rate"
 ) -> dict[str, float]:
     if isinstance(female_rate, str):
         if female_rate not in FEMALE_RATE_PRESETS:
             raise ValueError(
-                f"female_rate={female_rate!r}: unknown preset; use one of {sorted(FEMALE_RATE_PRESETS)}, "
+                f"{argument}={female_rate!r}: unknown preset; use one of {sorted(FEMALE_RATE_PRESETS)}, "
                 "a number in [0, 1] or a mapping {occupation: rate}"
             )
         return {occupation: FEMALE_RATE_PRESETS[female_rate][occupation] for occupation in chosen}
     if isinstance(female_rate, Mapping):
-        _check_occupation_names(list(female_rate), "female_rate")
+        _check_occupation_names(list(female_rate), argument)
         missing = [occupation for occupation in chosen if occupation not in female_rate]
         if missing:
             raise ValueError(
-                f"female_rate has no rate for {missing}; give one for every chosen occupation, e.g. "
+                f"{argument} has no rate for {missing}; give one for every chosen occupation, e.g. "
                 "{**STEREOTYPICAL_FEMALE_RATE, 'nurse': 0.5}"
             )
         for occupation in chosen:
             _check_probability(
-                female_rate[occupation], f"female_rate[{occupation!r}]", "P(female | occupation)"
+                female_rate[occupation], f"{argument}[{occupation!r}]", "P(female | occupation)"
             )
         return {occupation: float(female_rate[occupation]) for occupation in chosen}
-    _check_probability(female_rate, "female_rate", "P(female | occupation)")
+    _check_probability(female_rate, argument, "P(female | occupation)")
     return dict.fromkeys(chosen, float(female_rate))
 
 

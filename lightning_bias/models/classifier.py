@@ -10,6 +10,7 @@ the validation split; at the end of ``validate`` and ``test`` write the report o
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
@@ -21,14 +22,17 @@ from transformers import AutoModelForSequenceClassification, get_linear_schedule
 
 from lightning_bias.data.batching import BatchKeys
 from lightning_bias.data.dataset_info import DatasetInfo
+from lightning_bias.data.option_checks import check_number
 from lightning_bias.metrics import FairnessMetrics
 from lightning_bias.mitigation import MitigationPipeline, report_sections
+from lightning_bias.models.classifier_head import load_pretrained_classifier
 from lightning_bias.models.export import export_hf
 from lightning_bias.models.optimization import adamw
 from lightning_bias.models.pretrained import MINILM_ALIAS, build_config, load_tokenizer, resolve_pretrained
 from lightning_bias.reports.artifacts import atomic_write_text, run_dir
 from lightning_bias.reports.bias_report import format_markdown, write_bias_report
 from lightning_bias.training.checkpoint_compatibility import check_checkpoint_compatible
+from lightning_bias.training.threads import runtime_record
 
 HF_EXPORT_DIR = "hf_export"
 
@@ -62,8 +66,11 @@ class SequenceClassifier(pl.LightningModule):
         super().__init__()
         if (model is None) == (model_config is None):
             raise ValueError("SequenceClassifier: give exactly one of model (name or path) and model_config (dict)")
-        if not 0.0 <= warmup_ratio < 1.0:
-            raise ValueError(f"model.warmup_ratio must be in [0, 1), got {warmup_ratio}")
+        check_number("model.learning_rate", learning_rate, above=0)
+        check_number("model.weight_decay", weight_decay, at_least=0)
+        check_number("model.warmup_ratio", warmup_ratio, at_least=0, below=1)
+        check_number("model.num_labels", num_labels, at_least=2, integer=True, optional=True)
+        check_number("model.auc_thresholds", auc_thresholds, at_least=2, integer=True, optional=True)
         self.save_hyperparameters()
         self.model_source = resolve_pretrained(model) if model is not None else None
         self.tokenizer = load_tokenizer(tokenizer or model or MINILM_ALIAS)
@@ -76,6 +83,8 @@ class SequenceClassifier(pl.LightningModule):
         self.dataset_info: DatasetInfo | None = None
         self.pipeline = MitigationPipeline([], "downstream")
         self._predictions: list[dict[str, Any]] = []
+        self.report_path: Path | None = None  # the last bias report written (global rank 0)
+        self.predictions_path: Path | None = None  # this rank's predictions file
 
     # --- building -------------------------------------------------------------------------------
 
@@ -104,10 +113,7 @@ class SequenceClassifier(pl.LightningModule):
         id2label = dict(enumerate(self.label_names))
         label2id = {name: i for i, name in id2label.items()}
         if self.model_source is not None:
-            self.net = AutoModelForSequenceClassification.from_pretrained(
-                self.model_source, num_labels=num_labels, id2label=id2label, label2id=label2id,
-                ignore_mismatched_sizes=True,
-            )
+            self.net = load_pretrained_classifier(self.model_source, num_labels, id2label, label2id)
         else:
             config = build_config(
                 self.hparams.model_config, num_labels=num_labels, id2label=id2label, label2id=label2id
@@ -166,7 +172,9 @@ class SequenceClassifier(pl.LightningModule):
         self.val_metrics.reset()
         if self.trainer.sanity_checking:
             return
-        self.log_dict({f"val/{k}": v for k, v in values.items()}, sync_dist=False)
+        # the metric synced its counts, so every rank holds the same values: a max over ranks returns them
+        # exactly, and syncing spares each run Lightning's per-key "use sync_dist=True" warnings
+        self.log_dict({f"val/{k}": v for k, v in values.items()}, sync_dist=True, reduce_fx="max")
         self.last_val_report = report
         if self.trainer.state.fn == TrainerFn.VALIDATING:  # `lightning_bias validate`: report now
             self._write_report("val", report)
@@ -179,7 +187,7 @@ class SequenceClassifier(pl.LightningModule):
         values = self.test_metrics.compute()
         report = self.test_metrics.report()
         self.test_metrics.reset()
-        self.log_dict({f"test/{k}": v for k, v in values.items()}, sync_dist=False)
+        self.log_dict({f"test/{k}": v for k, v in values.items()}, sync_dist=True, reduce_fx="max")  # as val/
         self._write_report("test", report)
 
     def predict_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
@@ -201,7 +209,9 @@ class SequenceClassifier(pl.LightningModule):
                     "pred": self.label_names[int(pred)], "label": self.label_names[int(label)],
                     "group": self.group_names[int(group)], "probs": [round(float(p), 6) for p in probs],
                 }))
-        atomic_write_text(directory / f"predictions{suffix}.jsonl", "\n".join(lines) + ("\n" if lines else ""))
+        self.predictions_path = atomic_write_text(
+            directory / f"predictions{suffix}.jsonl", "\n".join(lines) + ("\n" if lines else "")
+        )
         self._predictions.clear()
 
     # --- end of fit -----------------------------------------------------------------------------
@@ -225,10 +235,11 @@ class SequenceClassifier(pl.LightningModule):
                 for m in self.pipeline.mitigations
             ],
             "model": self.hparams.model or "model_config",
+            "runtime": runtime_record(self.trainer.num_devices, self.trainer.world_size),
             **report_sections(self.trainer.callbacks, split),
         }
         directory = run_dir(self.trainer)
         if self.trainer.is_global_zero:
-            path = write_bias_report(report, directory)
+            path = self.report_path = write_bias_report(report, directory)
             print(format_markdown(json.loads(path.read_text())))
             rank_zero_info(f"bias report: {path}")

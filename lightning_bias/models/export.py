@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from lightning_bias.reports.artifacts import atomic_directory
+
+if TYPE_CHECKING:  # transformers' modeling code (torch.distributed.checkpoint) would add ~0.3 s to every start-up
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 
 def _is_zero_stage_3(strategy: Any) -> bool:

@@ -50,6 +50,7 @@ from transformers.utils import cached_file
 
 from lightning_bias.data.corpus import CorpusDataModule
 from lightning_bias.data.dataset_info import DatasetInfo
+from lightning_bias.data.option_checks import check_number
 from lightning_bias.intrinsic.masked_scoring import masked_lm_head
 from lightning_bias.intrinsic.suite import IntrinsicBiasOptions, headline_numbers, measure_intrinsic_bias
 from lightning_bias.mitigation import MitigationPipeline
@@ -210,10 +211,11 @@ class MaskedLanguageModel(pl.LightningModule):
         head_calibration: HeadCalibration | None = None,
     ) -> None:
         super().__init__()
-        if not 0.0 <= warmup_ratio < 1.0:
-            raise ValueError(f"model.warmup_ratio must be in [0, 1), got {warmup_ratio}")
-        if warmup_steps < 0:
-            raise ValueError(f"model.warmup_steps must be >= 0, got {warmup_steps}")
+        check_number("model.learning_rate", learning_rate, above=0)
+        check_number("model.weight_decay", weight_decay, at_least=0)
+        check_number("model.adam_epsilon", adam_epsilon, above=0)
+        check_number("model.warmup_steps", warmup_steps, at_least=0, integer=True)
+        check_number("model.warmup_ratio", warmup_ratio, at_least=0, below=1)
         self.save_hyperparameters()
         self.tokenizer: PreTrainedTokenizerBase = load_tokenizer(tokenizer or model or MINILM_ALIAS)
         if self.tokenizer.mask_token is None:

@@ -3,6 +3,10 @@
 Every file a run writes goes through here, so that an interrupted run never leaves a half-written
 report, prediction file or checkpoint directory behind: a file is written to a temporary sibling and
 renamed into place; a directory is filled in a staging sibling and swapped in.
+
+Both are created as ``open`` and ``mkdir`` would create them — mode 0666 / 0777 less the user's umask
+(and a shared directory's default ACLs) — not 0600 / 0700 as ``tempfile.mkstemp`` / ``mkdtemp`` do,
+so reports and exports in a group's shared run directory stay readable by the group.
 """
 
 from __future__ import annotations
@@ -11,8 +15,8 @@ import contextlib
 import json
 import math
 import os
+import secrets
 import shutil
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -45,17 +49,23 @@ def json_safe(value: Any) -> Any:
     return str(value)
 
 
+def _sibling_name(path: Path, purpose: str) -> Path:
+    """A fresh hidden name beside ``path`` (``.name.<purpose>.<random>``), for staging or retiring it."""
+    return path.with_name(f".{path.name}.{purpose}.{secrets.token_hex(4)}")
+
+
 def atomic_write_text(path: str | Path, text: str) -> Path:
     """Write ``text`` to ``path`` through a temporary file and a rename: never half-written."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    tmp = _sibling_name(path, "tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        # O_EXCL: a name no one else holds; mode 0o666, from which the kernel takes the umask away
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "w", encoding="utf-8") as handle:
             handle.write(text)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return path
 
@@ -73,12 +83,13 @@ def atomic_directory(target: str | Path) -> Iterator[Path]:
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging.", dir=target.parent))
+    staging = _sibling_name(target, "staging")
+    staging.mkdir()  # mode 0o777 less the umask, like the files written into it
     try:
         yield staging
         if target.exists():
-            retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
-            os.replace(target, retired / target.name)
+            retired = _sibling_name(target, "old")
+            os.replace(target, retired)
             os.replace(staging, target)
             shutil.rmtree(retired, ignore_errors=True)
         else:

@@ -5,7 +5,8 @@
 and selection rate, each with a 95% interval), ``gaps`` (TPR/FPR gap, demographic-parity and
 equalized-odds differences as RMS and max over classes, per class too), ``empty_groups``,
 ``train_cooccurrence`` (measured P(group | label) of the train split the model fine-tuned on),
-``mitigations``, ``model``, and one section per plugin that reports (``Plugin.report_section``;
+``mitigations``, ``model``, ``warnings`` (e.g. predictions collapsed to one class; also at the top of
+the markdown), and one section per plugin that reports (``Plugin.report_section``;
 e.g. ``counterfactual``). ``bias_report.md`` is the same as readable tables: the core sections by
 name, every plugin section generically. Both are written atomically.
 """
@@ -19,11 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from lightning_bias.reports.artifacts import atomic_write_text, json_safe
+from lightning_bias.reports.prediction_collapse import collapse_warnings
 
 REPORT_VERSION = 1
 CORE_KEYS = frozenset({
     "report_version", "split", "num_examples", "overall", "by_group", "gaps", "empty_groups",
     "train_cooccurrence", "mitigations", "model", "num_groups", "num_classes", "class_names", "group_names", "auc",
+    "warnings",
 })
 
 
@@ -63,6 +66,8 @@ def format_markdown(report: dict[str, Any]) -> str:
     lines = [f"# Bias report — {report['split']} split", ""]
     lines.append(f"Examples: {report['num_examples']}; accuracy {_fmt(report['overall'].get('accuracy'))}")
     lines.append("")
+    for warning in report.get("warnings", []):
+        lines += [f"**Warning:** {warning}", ""]
     gaps = report["gaps"]
     lines += ["| gap (over classes) | RMS | max |", "|---|---|---|"]
     for key, title in [("tpr_gap", "TPR gap"), ("fpr_gap", "FPR gap"), ("dp_difference", "demographic parity"),
@@ -112,7 +117,9 @@ def write_bias_report(report: dict[str, Any], directory: str | Path) -> Path:
                 stem = f"bias_report_{report['split']}"
         except (OSError, json.JSONDecodeError):
             stem = f"bias_report_{report['split']}"
-    report = json_safe({"report_version": REPORT_VERSION, **report})
+    # warnings go first, where a reader of the JSON looks
+    report = json_safe({"report_version": REPORT_VERSION, "split": report["split"],
+                        "warnings": collapse_warnings(report), **report})
     atomic_write_text(directory / f"{stem}.json", json.dumps(report, indent=2, allow_nan=False) + "\n")
     atomic_write_text(directory / f"{stem}.md", format_markdown(report))
     return directory / f"{stem}.json"

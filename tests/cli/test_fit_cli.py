@@ -62,7 +62,8 @@ def test_test_and_predict_from_checkpoint(tmp_path, capsys):
     code, err = run_cli(["test", "--config", TINY, *FAST, f"--trainer.default_root_dir={tmp_path}",
                          f"--ckpt_path={ckpt}"], capsys)
     assert code == 0, err
-    report = json.loads((only_version_dir(tmp_path) / "bias_report.json").read_text())
+    # beside the fit's own report, in the checkpoint's run dir (tests/cli/test_outputs.py has the rest)
+    report = json.loads((only_version_dir(tmp_path) / "bias_report_test.json").read_text())
     assert report["split"] == "test" and report["num_examples"] == 60
     code, err = run_cli(["predict", "--config", TINY, *FAST, f"--trainer.default_root_dir={tmp_path}",
                          f"--ckpt_path={ckpt}"], capsys)

@@ -164,7 +164,7 @@ def test_datamodule_setup_split_report_and_dataloaders(tmp_path, tokenizer):
     assert data.info.label_names == () and data.info.train_cooccurrence is None
     report = data.info.source
     assert report["source"] == {"name": "text_files", "path": str(path), "format": "auto", "text_field": "text",
-                                "max_lines": None}
+                                "encoding": "utf-8", "max_lines": None}
     assert report["raw_lines"] == 41 and report["blank_lines_dropped"] == 1
     assert report["before_mitigations"]["lines"] == 40 == report["after_mitigations"]["lines"]
     assert report["train_lines"] == 30 and report["val_lines"] == 10

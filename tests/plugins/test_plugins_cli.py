@@ -147,7 +147,8 @@ def test_fit_with_augmentation_and_counterfactual_evaluation_then_test(tmp_path,
     code, err = run_cli(["test", "--config", TINY, "--config", str(CONFIGS / "counterfactual_evaluation.yaml"),
                          *FAST, f"--trainer.default_root_dir={tmp_path}", f"--ckpt_path={ckpt}"], capsys)
     assert code == 0, err
-    test_report = report_of(tmp_path)
+    # `test` on the fit's checkpoint writes into the fit's run dir, beside its validation report
+    test_report = json.loads((ckpt.parent.parent / "bias_report_test.json").read_text())
     assert test_report["split"] == "test" and test_report["counterfactual"]["num_rows"] == 60
 
 

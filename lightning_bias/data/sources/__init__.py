@@ -10,8 +10,10 @@ built-in source, registered in this package's ``pyproject.toml`` exactly as a th
 - ``text_files``: a corpus from local text, gzipped text, JSONL or CSV files;
 - ``hub_text``: a corpus from a Hugging Face dataset.
 
-``encoding`` (column encoding for the labelled sources) and ``corpus_text`` (text field and blank lines for
-the corpus sources) are what the built-ins share.
+``encoding`` (column encoding for the labelled sources), ``corpus_text`` (text field and blank lines for
+the corpus sources), ``file_checks`` (empty files and undecodable bytes, before ``datasets`` reads a file)
+and ``hub_loading`` (a hub dataset, with a clear error when the hub cannot be reached) are what the
+built-ins share.
 """
 
 from lightning_bias.data.sources.base import (

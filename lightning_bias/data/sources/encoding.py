@@ -13,10 +13,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import datasets
-
 from lightning_bias.data.group_encoding import intersectional_groups
 from lightning_bias.data.sources.base import LabelledSplits
+from lightning_bias.data.tables import Table
 
 
 @dataclass
@@ -39,7 +38,7 @@ class ColumnMapping:
         return [self.group] if isinstance(self.group, str) else list(self.group)
 
 
-def infer_names(tables: Sequence[datasets.Dataset], column: str) -> list[str] | None:
+def infer_names(tables: Sequence[Table], column: str) -> list[str] | None:
     """Sorted names of a string-valued column over all splits (so ids agree across splits), else None."""
     values: set = set()
     for table in tables:
@@ -90,7 +89,7 @@ def _encode_column(
 
 
 def normalize_table(
-    table: datasets.Dataset,
+    table: Table,
     *,
     text_column: str,
     label_column: str,
@@ -98,12 +97,13 @@ def normalize_table(
     label_names: list[str] | None,
     group_names: Mapping[str, list[str]] | None,
     where: str,
-) -> tuple[datasets.Dataset, list[str], dict[str, list[str]]]:
+) -> tuple[Table, list[str], dict[str, list[str]]]:
     """Rename and encode a raw table to ``text``, ``label`` and one id column per group attribute.
 
     Returns the table (columns ``text``, ``label`` and ``attr/<name>`` for every protected
     attribute), the label names and the names of each attribute's values.
     """
+    import datasets
     for role, column in [("text", text_column), ("label", label_column)] + [("group", c) for c in group_columns]:
         if column not in table.column_names:
             raise ValueError(
@@ -126,8 +126,8 @@ def normalize_table(
 
 
 def _combine_groups(
-    tables: dict[str, datasets.Dataset], group_columns: list[str], attr_names: dict[str, list[str]]
-) -> tuple[dict[str, datasets.Dataset], list[str]]:
+    tables: dict[str, Table], group_columns: list[str], attr_names: dict[str, list[str]]
+) -> tuple[dict[str, Table], list[str]]:
     """One ``group`` column from the ``attr/<name>`` columns: the attribute itself, or the intersection."""
     if len(group_columns) == 1:
         column = group_columns[0]
@@ -144,7 +144,7 @@ def _combine_groups(
 
 
 def encode_splits(
-    raw: Mapping[str, datasets.Dataset],
+    raw: Mapping[str, Table],
     columns: ColumnMapping,
     label_names: list[str] | None,
     group_names: Mapping[str, list[str]] | None,
@@ -163,7 +163,7 @@ def encode_splits(
             inferred = infer_names(list(raw.values()), column)
             if inferred is not None:
                 attr_names[column] = inferred
-    encoded: dict[str, datasets.Dataset] = {}
+    encoded: dict[str, Table] = {}
     for split, table in raw.items():
         encoded[split], label_names, attr_names = normalize_table(
             table,

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import datasets
-
 from lightning_bias.data.sources.base import ClassificationSource, LabelledSplits
 from lightning_bias.data.sources.encoding import ColumnMapping, encode_splits
+from lightning_bias.data.sources.hub_loading import load_hub_split
 
 DEFAULT_HUB_SPLITS = {"train": "train", "val": "validation", "test": "test"}
+LOCAL_FILES = "set `source: files` with `data.files: {train: path/to/train.csv}` (and data.columns)"
 
 
 class HubSource(ClassificationSource):
@@ -49,7 +49,7 @@ class HubSource(ClassificationSource):
 
     def load(self) -> LabelledSplits:
         raw = {
-            split: datasets.load_dataset(self.hub_dataset, self.hub_config, split=hub_split)
+            split: load_hub_split(self.hub_dataset, self.hub_config, hub_split, "data.hub_dataset", LOCAL_FILES)
             for split, hub_split in self.hub_splits.items()
         }
         where = {split: f"hub {self.hub_dataset}[{split}]" for split in raw}

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import datasets
-
 from lightning_bias.data.sources.base import CorpusSource, CorpusText
 from lightning_bias.data.sources.corpus_text import non_blank_corpus, text_column_only
+from lightning_bias.data.sources.hub_loading import load_hub_split
+
+LOCAL_TEXT = "set `source: text_files` with `data.path: path/to/corpus.txt`"
 
 
 class HubTextSource(CorpusSource):
@@ -33,7 +34,7 @@ class HubTextSource(CorpusSource):
     def read(self) -> CorpusText:
         tables = []
         for name in self.names:
-            table = datasets.load_dataset(name, self.hf_config, split=self.hf_split)
+            table = load_hub_split(name, self.hf_config, self.hf_split, "data.path", LOCAL_TEXT)
             where = f"Hugging Face dataset {name!r} (config {self.hf_config!r}, split {self.hf_split!r})"
             tables.append(text_column_only(table, self.text_field, where))
         return non_blank_corpus(tables, ", ".join(self.names))

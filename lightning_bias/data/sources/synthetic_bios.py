@@ -6,10 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import datasets
-
+from lightning_bias.data.option_checks import check_number
 from lightning_bias.data.sources.base import ClassificationSource, LabelledSplits
-from lightning_bias.data.synthetic_bios import generate_bios
+from lightning_bias.data.synthetic_bios import check_generator_options, generate_bios
 
 
 @dataclass
@@ -51,14 +50,41 @@ class SyntheticBiosSource(ClassificationSource):
         self.options = synthetic_bios
         self.val_fraction = val_fraction
         self.test_fraction = test_fraction
+        self._check_options()
+
+    def _check_options(self) -> None:
+        """Every option checked before any bio is generated, named as in the config (``data.synthetic_bios.*``)."""
+        opts = self.options
+        check_number("data.synthetic_bios.num_examples", opts.num_examples, at_least=1, integer=True)
+        check_number("data.synthetic_bios.seed", opts.seed, integer=True)
+        try:
+            chosen = check_generator_options(opts.female_rate, opts.ambiguity, opts.occupations, opts.eval_female_rate)
+        except ValueError as err:
+            raise ValueError(f"data.synthetic_bios.{err}") from None
+        for split, n in self.split_sizes().items():
+            if 0 < n < len(chosen):
+                raise ValueError(
+                    f"data.synthetic_bios.num_examples={opts.num_examples} gives the {split} split {n} bios, fewer than "
+                    f"the {len(chosen)} occupations (one bio each at least); raise num_examples"
+                    + ("" if split == "train" else f" or set data.{split}_fraction to 0")
+                )
+
+    def split_sizes(self) -> dict[str, int]:
+        """Bios per split: ``val_fraction`` and ``test_fraction`` of ``num_examples``, rounded; train the rest."""
+        n_val = round(self.options.num_examples * self.val_fraction)
+        n_test = round(self.options.num_examples * self.test_fraction)
+        return {"train": self.options.num_examples - n_val - n_test, "val": n_val, "test": n_test}
 
     def load(self) -> LabelledSplits:
+        import datasets  # here, not at the top: it would add ~0.5 s to every command's start-up
+
         opts = self.options
-        n_val = round(opts.num_examples * self.val_fraction)
-        n_test = round(opts.num_examples * self.test_fraction)
-        n_train = opts.num_examples - n_val - n_test
         eval_rate = opts.female_rate if opts.eval_female_rate is None else opts.eval_female_rate
-        plan = [("train", n_train, opts.female_rate, 0), ("val", n_val, eval_rate, 1), ("test", n_test, eval_rate, 2)]
+        sizes = self.split_sizes()
+        plan = [
+            ("train", sizes["train"], opts.female_rate, 0), ("val", sizes["val"], eval_rate, 1),
+            ("test", sizes["test"], eval_rate, 2),
+        ]
         tables, label_names, group_names = {}, [], []
         for split, n, rate, offset in plan:
             if n == 0:
