@@ -36,6 +36,8 @@ IGNORED_WARNINGS: tuple[tuple[type[Warning], str], ...] = (
     (FutureWarning, r"`torch\.distributed\.all_gather_into_tensor` is deprecated"),
     # the run's hf_export/ is the single-file model; docs/CLUSTER.md says how to consolidate checkpoints
     (Warning, r"When saving the DeepSpeed Stage 3 checkpoint, each worker will save a shard"),
+    # a resumed run or `test` on a checkpoint logs into another version dir by design (README: outputs)
+    (Warning, r"The dirpath has changed from .*`best_k_models` won't be reloaded"),
 )
 # logger name -> start of the log messages the CLI drops
 IGNORED_LOG_MESSAGES: dict[str, str] = {

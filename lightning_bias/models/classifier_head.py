@@ -33,7 +33,8 @@ class _DropLoadReport(logging.Filter):
 
 
 @contextlib.contextmanager
-def _load_report_held_back() -> Iterator[None]:
+def load_report_held_back() -> Iterator[None]:
+    """Within it, transformers' per-key load report is not logged (the caller says what matters plainly)."""
     logger = logging.getLogger(_LOAD_REPORT_LOGGER)
     report_filter = _DropLoadReport()
     logger.addFilter(report_filter)
@@ -51,7 +52,7 @@ def load_pretrained_classifier(
     A head of another size in the checkpoint (a classifier fine-tuned on other labels) is replaced,
     as a missing one is; both are announced in one sentence instead of transformers' load report.
     """
-    with _load_report_held_back():
+    with load_report_held_back():
         model, info = AutoModelForSequenceClassification.from_pretrained(
             source, num_labels=num_labels, id2label=id2label, label2id=label2id,
             ignore_mismatched_sizes=True, output_loading_info=True,

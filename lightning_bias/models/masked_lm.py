@@ -54,6 +54,7 @@ from lightning_bias.data.option_checks import check_number
 from lightning_bias.intrinsic.masked_scoring import masked_lm_head
 from lightning_bias.intrinsic.suite import IntrinsicBiasOptions, headline_numbers, measure_intrinsic_bias
 from lightning_bias.mitigation import MitigationPipeline
+from lightning_bias.models.classifier_head import load_report_held_back
 from lightning_bias.models.export import export_hf
 from lightning_bias.models.head_calibration import HeadCalibration, calibrate_head
 from lightning_bias.models.optimization import adamw
@@ -143,7 +144,8 @@ def load_masked_lm(
         except (OSError, ValueError) as err:
             raise ValueError(f"could not read the config of model {name_or_path!r}: {err}") from err
         _require_masked_lm_config(config, name_or_path)
-        model, info = AutoModelForMaskedLM.from_pretrained(source, output_loading_info=True)
+        with load_report_held_back():  # the warning below names the new head's weights plainly
+            model, info = AutoModelForMaskedLM.from_pretrained(source, output_loading_info=True)
         missing = sorted(info["missing_keys"])
         loaded = LoadedMaskedLM(model, source, missing, _carried_weights(model, source, sorted(info["unexpected_keys"])))
         if missing:
