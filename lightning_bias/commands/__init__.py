@@ -78,5 +78,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     except (ValueError, FileNotFoundError) as err:
         if os.environ.get("LIGHTNING_BIAS_DEBUG"):
             raise
-        print(f"lightning_bias: error: {err}\n(set LIGHTNING_BIAS_DEBUG=1 for the traceback)", file=sys.stderr)
+        from lightning_bias.commands.config_errors import constructor_error
+
+        print(f"lightning_bias: error: {constructor_error(err)}\n(set LIGHTNING_BIAS_DEBUG=1 for the traceback)",
+              file=sys.stderr)
         sys.exit(2)

@@ -7,6 +7,10 @@ the message condensed to one line and, for a near-miss key, "did you mean `model
 CLI prints it as its other bad-input errors, with exit code 2. ``--help`` is not an error and still
 prints the usage.
 
+A class's constructor that rejects a value of a union-typed option (``trainer.callbacks``: a list, one
+callback or none) reaches the CLI inside jsonargparse's report of every union member it tried, its reason
+on the fifth line; ``constructor_error`` digs that reason out.
+
 The parsers also read a negative number after a space (``--model.learning_rate -1e-3``) as the option's
 value: argparse takes ``-1e-3`` for an option (only ``-5`` and ``-0.5`` look like numbers to it), so the
 value is then checked, and rejected by name, where the option is used.
@@ -18,9 +22,12 @@ import argparse
 import dataclasses
 import difflib
 import re
+import traceback
 import typing
+from pathlib import Path
 from typing import Any, NoReturn
 
+import jsonargparse
 from jsonargparse import ActionConfigFile, ArgumentParser
 
 _NOT_KEYS = {"help", "config", "print_config"}  # last parts of dests that are actions, not options
@@ -95,6 +102,23 @@ def one_line(message: str, keys: set[str]) -> str:
         named = "; ".join(f"unknown option `{key}`{_suggestion(key, keys)}" for key in unknown)
         return f"{named} (--help lists the options)"
     return _type_error(message) or " ".join(line.strip() for line in message.splitlines())
+
+
+def _raised_in_jsonargparse(error: BaseException) -> bool:
+    frames = traceback.extract_tb(error.__traceback__)
+    return bool(frames) and Path(jsonargparse.__file__).parent in Path(frames[-1].filename).parents
+
+
+def constructor_error(error: Exception) -> Exception:
+    """The ``ValueError`` a class's constructor raised when jsonargparse wrapped it into its own report while
+    instantiating an option's value (``RankWatchdog interval must be positive seconds, got -1.0``); ``error``
+    itself when it is not such a wrapper."""
+    reason = error
+    while isinstance(reason.__cause__, ValueError):
+        reason = reason.__cause__
+    if reason is error or not _raised_in_jsonargparse(error) or _raised_in_jsonargparse(reason):
+        return error
+    return reason
 
 
 class OneLineErrors(ArgumentParser):

@@ -6,7 +6,8 @@ a CSV logger that is always on (its version dir is the run directory), a check o
 the machine, a dead-rank watchdog, and exact resume (RNG and data position); progress as a live bar in a
 terminal and plain lines in a log file, the global batch said at the start, and no third-party noise
 (``commands.quiet``); ``last.ckpt`` written atomically by default, ``--ckpt_path`` checked (``last``
-resolved or an error), and ``test``/``predict`` on a checkpoint writing into its run directory.
+resolved or an error; a file's checksum verified and its saved model settings refused where they
+contradict explicit ones), and ``test``/``predict`` on a checkpoint writing into its run directory.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import os
 import sys
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 from pytorch_lightning import Trainer
@@ -27,6 +29,8 @@ from lightning_bias.commands.config_errors import OneLineErrors
 from lightning_bias.commands.quiet import quiet_third_party_noise
 from lightning_bias.mitigation import Evaluation, Mitigation
 from lightning_bias.plugin_registry import EVALUATIONS, MITIGATIONS, build_from_spec
+from lightning_bias.training.checkpoint_checksums import verify_checkpoint
+from lightning_bias.training.checkpoint_hparams import check_explicit_settings_kept
 from lightning_bias.training.checkpointing import (
     is_deepspeed_strategy,
     resolve_ckpt_path,
@@ -96,6 +100,19 @@ class BiasCLI(LightningCLI):
                 help=f"{key.capitalize()} by short name, applied in order, e.g. {examples[key]}. "
                 "See `lightning_bias plugins`.",
             )
+
+    def _parse_ckpt_path(self) -> None:
+        # Lightning re-parses a checkpoint file's saved hyper-parameters over the model settings: verify the
+        # file's checksum before it is read, and refuse a swap of a setting the user gave explicitly
+        subcommand = self.config.get("subcommand")
+        ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if not ckpt_path or not Path(ckpt_path).is_file():
+            return
+        verify_checkpoint(ckpt_path)
+        given = self.config[subcommand]["model"].clone()
+        super()._parse_ckpt_path()
+        defaults = self._subcommand_parsers[subcommand].get_defaults()["model"]
+        check_explicit_settings_kept(ckpt_path, given, self.config[subcommand]["model"], defaults)
 
     def before_instantiate_classes(self) -> None:
         # before any torch work; Lightning's ranks re-run this command line, so each one passes here

@@ -38,6 +38,7 @@ from lightning_bias.data.batching import BatchKeys
 from lightning_bias.data.dataset_info import DatasetInfo
 from lightning_bias.data.option_checks import check_number
 from lightning_bias.data.sources.base import CorpusSource
+from lightning_bias.data.stale_temp_files import remove_stale_temp_files
 from lightning_bias.mitigation import Mitigation, Stage
 
 DEFAULT_CACHE_DIR = Path(os.environ.get("LIGHTNING_BIAS_CACHE", Path.home() / ".cache" / "lightning_bias"))
@@ -130,6 +131,7 @@ def tokenize_corpus(
             f"{_text_digest(table)}|{_tokenizer_digest(tokenizer)}|{block_size}|{line_by_line}|v1".encode()
         ).hexdigest()[:32]
         cache_dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_temp_files(cache_dir)
         kwargs = {"cache_file_name": str(cache_dir / f"mlm-{key}.arrow"), "load_from_cache_file": True}
     return table.map(
         encode, batched=True, batch_size=_TOKENIZE_BATCH, remove_columns=table.column_names,

@@ -9,7 +9,7 @@ One run's data path, top to bottom (``setup``):
 3. run the downstream mitigations' ``transform`` on every split, in listed order (``MitigationPipeline``);
 4. record ``info`` (a ``DatasetInfo``: names, sizes, measured train co-occurrence, source);
 5. take the product of the mitigations' ``sample_weights`` and their one ``sampler`` for the train split;
-6. tokenize once (fast tokenizer, batched, cached on disk across runs).
+6. tokenize once (fast tokenizer, batched; the token ids cached on disk across runs).
 
 The dataloaders pad dynamically, shard evaluation exactly once per example under DDP, and
 use the distributed-aware sampler that a mitigation supplies, if any. The train loader resumes
@@ -20,6 +20,7 @@ shuffle and ``DistributedWeightedSampler`` are; length grouping is not).
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
 import warnings
@@ -44,6 +45,7 @@ from lightning_bias.data.samplers import (
 from lightning_bias.data.sources.base import ClassificationSource, LabelledSplits
 from lightning_bias.data.sources.encoding import ColumnMapping
 from lightning_bias.data.sources.synthetic_bios import SyntheticBiosOptions
+from lightning_bias.data.stale_temp_files import remove_stale_temp_files
 from lightning_bias.data.tables import Table
 from lightning_bias.mitigation import Mitigation, MitigationPipeline, Stage
 
@@ -230,6 +232,14 @@ class BiasDataModule(BaseDataModule):
                 )
 
     def _tokenize(self, table: Table) -> Table:
+        """``input_ids`` of every row's text beside the table's own ``label`` and ``group``.
+
+        Only the token ids are cached on disk (keyed by tokenizer, ``max_length`` and the texts): labels and
+        groups always come from ``table``, so two runs on the same texts with other labels or groups (explicit
+        splits, a shared cache) each see their own.
+        """
+        import datasets
+
         tokenizer = self.tokenizer
         specials = tokenizer.num_special_tokens_to_add(pair=False)
         if self.max_length <= specials:
@@ -238,12 +248,19 @@ class BiasDataModule(BaseDataModule):
                 f"data.max_length {self.max_length} leaves no room for text after the tokenizer's {specials} special "
                 f"tokens; set it to {specials + 1} or more"
             )
+        # the backend keeps the truncation and padding of its last call: not part of the key, or the first split
+        # tokenized in a process would never meet its cache file again
+        backend = json.loads(tokenizer.backend_tokenizer.to_str())
+        backend.pop("truncation", None)
+        backend.pop("padding", None)
         digest = hashlib.sha256()
-        digest.update(tokenizer.backend_tokenizer.to_str().encode())
-        digest.update(f"{self.max_length}|{len(table)}".encode())
+        digest.update(json.dumps(backend, sort_keys=True).encode())
+        # "input_ids" names the cached columns: files of the layout that also stored label and group are not reused
+        digest.update(f"input_ids|{self.max_length}|{len(table)}".encode())
         for start in range(0, len(table), 65536):
             digest.update("\x00".join(table[start : start + 65536]["text"]).encode())
         self.cache_dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_temp_files(self.cache_dir)
         cache_file = self.cache_dir / f"{digest.hexdigest()[:32]}.arrow"
 
         max_length = self.max_length  # not `self` in the closure: datasets would hash the whole trainer with it
@@ -251,12 +268,13 @@ class BiasDataModule(BaseDataModule):
         def encode(batch: dict[str, list]) -> dict[str, list]:
             return {"input_ids": tokenizer(batch["text"], truncation=True, max_length=max_length)["input_ids"]}
 
-        keep = [c for c in table.column_names if c not in ("label", "group")]
-        tokenized = table.map(
-            encode, batched=True, batch_size=2048, cache_file_name=str(cache_file), remove_columns=keep,
+        token_ids = table.select_columns(["text"]).map(
+            encode, batched=True, batch_size=2048, cache_file_name=str(cache_file), remove_columns=["text"],
             load_from_cache_file=True, desc="tokenizing",
         )
-        return tokenized.with_format(None)
+        # in memory and without the row-selection mapping of a split cut from train, as a side-by-side join needs
+        labels_and_groups = table.select_columns(["label", "group"]).flatten_indices(keep_in_memory=True)
+        return datasets.concatenate_datasets([token_ids, labels_and_groups], axis=1).with_format(None)
 
     # --- dataloaders ----------------------------------------------------------------------------
 

@@ -3,6 +3,8 @@
 - ``with_last_checkpoint``: unless the user configured a ``ModelCheckpoint`` or disabled checkpointing,
   the run gets Lightning's default checkpoint callback plus ``save_last=True``, so every fit writes
   ``<run dir>/checkpoints/last.ckpt`` (Lightning's own default writes only ``epoch=N-step=M.ckpt``).
+  With checkpointing on, every run also gets ``LastCheckpointAtTrainEnd``: the last checkpoint holds
+  the step training ended at, not the last periodic save before it (``every_n_train_steps``).
 - ``AtomicCheckpointIO``: a single-file checkpoint is written to a temporary sibling, flushed to disk
   and renamed into place, so a run killed while saving leaves the previous ``last.ckpt`` intact.
   Lightning's ``TorchCheckpointIO`` writes through an fsspec transaction, which stages the file in
@@ -34,6 +36,14 @@ from pytorch_lightning import Callback
 from pytorch_lightning.callbacks import ModelCheckpoint, OnExceptionCheckpoint
 from pytorch_lightning.strategies import DeepSpeedStrategy, Strategy, StrategyRegistry
 
+from lightning_bias.training.checkpoint_checksums import (
+    HashingWriter,
+    sidecar_of,
+    verify_checkpoint,
+    write_sidecar,
+)
+from lightning_bias.training.last_checkpoint_at_end import LastCheckpointAtTrainEnd
+
 LAST = "last"
 LIGHTNING_KEYWORDS = ("best", "hpc")
 CHECKPOINTS_DIR = "checkpoints"
@@ -45,7 +55,10 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     """``TorchCheckpointIO`` whose local files are written to a temporary sibling and renamed into place.
 
     The file is created with mode 0666 less the umask (as ``open`` would), flushed and fsynced before
-    the rename; remote (fsspec) paths keep Lightning's own writer.
+    the rename; remote (fsspec) paths keep Lightning's own writer. Its SHA-256, computed while writing,
+    goes into the sidecar ``<name>.sha256`` after the rename (the old sidecar is removed first, so a kill
+    in between leaves an unverified checkpoint, never a false mismatch); ``load_checkpoint`` verifies a
+    local file against it first (``training.checkpoint_checksums``).
     """
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
@@ -59,13 +72,26 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         try:
             with os.fdopen(descriptor, "wb") as handle:
-                torch.save(checkpoint, handle)
+                hashing = HashingWriter(handle)
+                torch.save(checkpoint, hashing)
                 handle.flush()
                 os.fsync(handle.fileno())
+            sidecar_of(path).unlink(missing_ok=True)
             os.replace(temporary, path)
         except BaseException:
             temporary.unlink(missing_ok=True)
             raise
+        write_sidecar(path, hashing.sha256.hexdigest())
+
+    def load_checkpoint(self, path: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        if get_protocol(str(path)) == "file" and Path(path).is_file():
+            verify_checkpoint(path)
+        return super().load_checkpoint(path, *args, **kwargs)
+
+    def remove_checkpoint(self, path: Any) -> None:
+        super().remove_checkpoint(path)
+        if get_protocol(str(path)) == "file":
+            sidecar_of(path).unlink(missing_ok=True)
 
 
 def use_atomic_checkpoint_io(strategy: Strategy) -> None:
@@ -78,13 +104,17 @@ def use_atomic_checkpoint_io(strategy: Strategy) -> None:
 
 
 def with_last_checkpoint(callbacks: list[Callback], enable_checkpointing: bool | None) -> list[Callback]:
-    """``callbacks`` plus ``ModelCheckpoint(save_last=True)`` when none is configured and checkpointing is on.
+    """``callbacks`` plus ``ModelCheckpoint(save_last=True)`` when none is configured, and with checkpointing on
+    ``LastCheckpointAtTrainEnd`` (the last checkpoint also holds the final step, whatever the save interval).
 
     ``enable_checkpointing=None`` is the Trainer's default (on).
     """
-    if enable_checkpointing is False or any(isinstance(c, ModelCheckpoint) for c in callbacks):
+    if enable_checkpointing is False:
         return callbacks
-    return [*callbacks, ModelCheckpoint(save_last=True)]
+    at_end = [] if any(isinstance(c, LastCheckpointAtTrainEnd) for c in callbacks) else [LastCheckpointAtTrainEnd()]
+    if any(isinstance(c, ModelCheckpoint) for c in callbacks):
+        return [*callbacks, *at_end]
+    return [*callbacks, ModelCheckpoint(save_last=True), *at_end]
 
 
 def last_checkpoint_dirs(callbacks: Iterable[Callback], logger_root: str | Path) -> list[str]:

@@ -77,7 +77,8 @@ class RankWatchdog(Callback):
             the heartbeat thread; a frozen machine does).
         exit_code: exit status of a process that the watchdog stops (non-zero).
 
-    Does nothing in single-process runs. Enabled per run by listing it in ``trainer.callbacks``
+    Does nothing in single-process runs. The CLI adds one with default settings to every run
+    (``with_rank_watchdog``); list it in ``trainer.callbacks`` to change them
     (``class_path: lightning_bias.training.rank_watchdog.RankWatchdog``).
     """
 

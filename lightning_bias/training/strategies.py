@@ -38,12 +38,20 @@ import os
 import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import torch
 from lightning_fabric.utilities.seed import reset_seed
 from pytorch_lightning.accelerators import CPUAccelerator
 from pytorch_lightning.strategies import DDPStrategy, DeepSpeedStrategy, Strategy, StrategyRegistry
+
+from lightning_bias.training.checkpoint_checksums import (
+    MANIFEST_NAME,
+    CorruptCheckpointError,
+    verify_checkpoint,
+    write_manifest,
+)
 
 CPU_STRATEGY_NAMES: dict[str, dict[str, Any]] = {
     "deepspeed_cpu": {"stage": 2},
@@ -140,6 +148,8 @@ class TransformersDeepSpeedStrategy(DeepSpeedStrategy):
     - with the optimizer offloaded (``offload_optimizer``), a torch ``Adam``/``AdamW`` from
       ``configure_optimizers`` is replaced by DeepSpeed's ``DeepSpeedCPUAdam`` with the same groups
       and hyper-parameters (DeepSpeed refuses a torch optimizer there: it would run far slower);
+    - every checkpoint directory gets a manifest of its files' SHA-256 (``checksums.sha256``), checked
+      before the directory is restored (``training.checkpoint_checksums``);
     - without a CUDA accelerator it stops with a ``ValueError`` that points to the CPU configs.
     """
 
@@ -180,6 +190,31 @@ class TransformersDeepSpeedStrategy(DeepSpeedStrategy):
         if scheduler_config is not None:
             scheduler_config.scheduler.optimizer = cpu_adam
         return cpu_adam, scheduler_config
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], filepath: Any, storage_options: Any | None = None) -> None:
+        """DeepSpeed's checkpoint directory, then rank 0 records the checksum of every file in it."""
+        filepath = self.broadcast(filepath)
+        manifest = Path(filepath) / MANIFEST_NAME
+        if self.is_global_zero:
+            manifest.unlink(missing_ok=True)  # a kill while the shards change leaves no record, not a false one
+        super().save_checkpoint(checkpoint, filepath, storage_options)
+        self.barrier("checkpoint_manifest")  # every rank's shards are written
+        if self.is_global_zero:
+            write_manifest(filepath)
+
+    def load_checkpoint(self, checkpoint_path: Any, weights_only: bool | None = None) -> dict[str, Any]:
+        """Verify a checkpoint directory against its checksums (on rank 0, the verdict to every rank), then load it."""
+        if Path(checkpoint_path).is_dir():
+            problem = None
+            if self.is_global_zero:
+                try:
+                    verify_checkpoint(checkpoint_path)
+                except CorruptCheckpointError as corrupt:
+                    problem = str(corrupt)
+            problem = self.broadcast(problem)
+            if problem is not None:
+                raise CorruptCheckpointError(problem)
+        return super().load_checkpoint(checkpoint_path, weights_only)
 
     @classmethod
     def register_strategies(cls, strategy_registry: Any) -> None:

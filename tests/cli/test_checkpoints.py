@@ -22,6 +22,7 @@ from lightning_bias.training.checkpointing import (
     use_atomic_checkpoint_io,
     with_last_checkpoint,
 )
+from lightning_bias.training.last_checkpoint_at_end import LastCheckpointAtTrainEnd
 from lightning_bias.training.strategies import CPUDeepSpeedStrategy
 
 TINY = str(REPO_ROOT / "configs" / "tiny.yaml")
@@ -58,12 +59,13 @@ def test_fit_writes_last_ckpt_in_the_run_dir_through_the_atomic_writer(fitted):
     assert last["global_step"] > 0 and last["epoch"] == 0
 
 
-def test_a_configured_checkpoint_callback_or_disabled_checkpointing_is_left_alone():
+def test_a_configured_checkpoint_callback_is_kept_and_disabled_checkpointing_adds_nothing():
     own = ModelCheckpoint(every_n_train_steps=5)
-    assert with_last_checkpoint([own], None) == [own]
+    kept = with_last_checkpoint([own], None)  # plus the writer of its last checkpoint at the end of training
+    assert kept[0] is own and [type(c) for c in kept] == [ModelCheckpoint, LastCheckpointAtTrainEnd]
     assert with_last_checkpoint([], False) == []
     added = with_last_checkpoint([], None)
-    assert len(added) == 1 and isinstance(added[0], ModelCheckpoint) and added[0].save_last is True
+    assert [type(c) for c in added] == [ModelCheckpoint, LastCheckpointAtTrainEnd] and added[0].save_last is True
 
 
 def test_a_checkpoint_io_of_the_users_is_kept():
@@ -94,7 +96,9 @@ def test_an_interrupted_checkpoint_write_keeps_the_previous_file(tmp_path, monke
         io.save_checkpoint({"step": 2}, path)
     monkeypatch.undo()
     assert torch.load(path)["step"] == 1
-    assert [p.name for p in path.parent.iterdir()] == ["last.ckpt"]  # no temporary file left behind
+    # no temporary file left behind; the sidecar still records the previous file's checksum
+    assert sorted(p.name for p in path.parent.iterdir()) == ["last.ckpt", "last.ckpt.sha256"]
+    AtomicCheckpointIO().load_checkpoint(path)  # verifies
 
 
 @pytest.mark.parametrize("umask", [0o022, 0o077])
