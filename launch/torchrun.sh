@@ -9,7 +9,9 @@
 # rendezvous endpoint (a host:port reachable from every node; the first node to arrive serves it).
 # The launcher appends --trainer.num_nodes and --trainer.devices so Lightning's view matches.
 # When a worker fails, torchrun stops this node's other workers and reports the failed rank
-# ("Root Cause ... rank: R"); --max-restarts restarts the whole group instead.
+# ("Root Cause ... rank: R"); --max-restarts restarts the whole group instead. The shutdown is
+# bounded by torchrun itself: SIGTERM to the workers, SIGKILL to those alive 30 s later. This
+# script execs torchrun (no wrapper process stays), so signals to it reach torchrun directly.
 #
 # Options (environment variable in brackets):
 #   --nnodes N              number of nodes [NNODES, default 1]
