@@ -44,3 +44,21 @@ def run_cli(args: list[str], capsys) -> tuple[int, str]:
     except SystemExit as exit_:
         code = exit_.code if isinstance(exit_.code, int) else 1
     return code, capsys.readouterr().err
+
+
+ERROR = "lightning_bias: error: "
+HINT = "(set LIGHTNING_BIAS_DEBUG=1"
+
+
+def one_error_line(code: int, err: str) -> tuple[list[str], int]:
+    """Assert a bad-input exit: code 2, no traceback or usage, one error line followed only by the debug hint.
+
+    Returns stderr's lines and the index of the error line.
+    """
+    assert code == 2, err
+    assert "Traceback" not in err and "usage:" not in err, err
+    lines = err.rstrip("\n").splitlines()
+    errors = [i for i, line in enumerate(lines) if line.startswith(ERROR)]
+    assert len(errors) == 1, err
+    assert all(line.startswith(HINT) for line in lines[errors[0] + 1 :]), err  # nothing after it but the hint
+    return lines, errors[0]

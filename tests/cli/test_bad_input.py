@@ -12,12 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import REPO_ROOT, run_cli
+from conftest import REPO_ROOT, one_error_line, run_cli
 
 TINY = str(REPO_ROOT / "configs" / "tiny.yaml")
 PRETRAIN_TINY = str(REPO_ROOT / "configs" / "pretrain" / "tiny.yaml")
-ERROR = "lightning_bias: error: "
-HINT = "(set LIGHTNING_BIAS_DEBUG=1"
 BIOS_HEADER = "bio,occupation,gender\n"
 BIOS_ROWS = "".join(f"She is a nurse number {i}.,nurse,female\nHe is a surgeon number {i}.,surgeon,male\n" for i in range(30))
 
@@ -130,13 +128,7 @@ def offline(monkeypatch):
 @pytest.mark.parametrize(("command", "needles", "at_parse"), [case[1:] for case in CASES], ids=[c[0] for c in CASES])
 def test_bad_input_is_one_message_with_exit_code_2(tmp_path, capsys, offline, command, needles, at_parse):
     code, err = run_cli(command(tmp_path), capsys)
-    assert code == 2, err
-    assert "Traceback" not in err and "usage:" not in err, err
-    lines = err.rstrip("\n").splitlines()
-    errors = [i for i, line in enumerate(lines) if line.startswith(ERROR)]
-    assert len(errors) == 1, err
-    first = errors[0]
-    assert all(line.startswith(HINT) for line in lines[first + 1 :]), err  # nothing after it but the hint
+    lines, first = one_error_line(code, err)
     if at_parse:
         assert first == 0, err  # caught while parsing: nothing before it either
     for needle in needles:

@@ -8,8 +8,8 @@ import pytest
 import pytorch_lightning as pl
 import torch
 from conftest import REPO_ROOT, run_cli
+from linear_regression import LinearRegression, random_loader
 from pytorch_lightning.callbacks import ModelCheckpoint
-from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_bias.training.last_checkpoint_at_end import LastCheckpointAtTrainEnd
 
@@ -17,35 +17,12 @@ TINY = str(REPO_ROOT / "configs" / "tiny.yaml")
 CPU_ZERO2 = str(REPO_ROOT / "configs" / "strategy" / "deepspeed_cpu_zero2.yaml")
 
 
-class _Regression(pl.LightningModule):
-    def __init__(self) -> None:
-        super().__init__()
-        self.layer = torch.nn.Linear(3, 1)
-
-    def training_step(self, batch, batch_idx):
-        x, y = batch
-        return torch.nn.functional.mse_loss(self.layer(x), y)
-
-    def validation_step(self, batch, batch_idx):
-        x, y = batch
-        self.log("val_loss", torch.nn.functional.mse_loss(self.layer(x), y))
-
-    def configure_optimizers(self):
-        return torch.optim.SGD(self.parameters(), lr=0.01)
-
-
-def _loader(n: int) -> DataLoader:
-    generator = torch.Generator().manual_seed(n)
-    return DataLoader(TensorDataset(torch.randn(n, 3, generator=generator), torch.randn(n, 1, generator=generator)),
-                      batch_size=4)
-
-
 def _steps_in_last_ckpt(dirpath: Path, *callbacks: pl.Callback, **trainer_options) -> int:
     """Fit 2 epochs of 11 steps (22 in all) and return the global step saved in ``dirpath/last.ckpt``."""
     trainer = pl.Trainer(max_epochs=2, accelerator="cpu", devices=1, callbacks=list(callbacks), logger=False,
                          enable_model_summary=False, enable_progress_bar=False, num_sanity_val_steps=0,
                          **trainer_options)
-    trainer.fit(_Regression(), _loader(44), _loader(8))
+    trainer.fit(LinearRegression(), random_loader(44), random_loader(8))
     return torch.load(dirpath / "last.ckpt", weights_only=False)["global_step"]
 
 
@@ -73,7 +50,7 @@ def test_nothing_written_without_save_last(tmp_path):
     saver = ModelCheckpoint(dirpath=tmp_path, every_n_train_steps=3)
     trainer = pl.Trainer(max_steps=7, accelerator="cpu", devices=1, callbacks=[saver, LastCheckpointAtTrainEnd()],
                          logger=False, enable_model_summary=False, enable_progress_bar=False)
-    trainer.fit(_Regression(), _loader(44))
+    trainer.fit(LinearRegression(), random_loader(44))
     assert not (tmp_path / "last.ckpt").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch=0-step=6.ckpt"]
 

@@ -6,9 +6,8 @@ import re
 
 import pytest
 import pytorch_lightning as pl
-import torch
+from linear_regression import LinearRegression, random_loader
 from pytorch_lightning.callbacks import TQDMProgressBar
-from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_bias.training.progress import PlainProgress, with_progress
 
@@ -19,39 +18,12 @@ TRAIN_LINE = re.compile(
 VALIDATION_LINE = re.compile(r"^validation: 2 batches in [0-9.]+ s, [0-9.]+ samples/s$")
 
 
-class _Regression(pl.LightningModule):
-    """A linear model on random data, logging its loss to the progress bar as real modules do."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.layer = torch.nn.Linear(3, 1)
-
-    def training_step(self, batch, batch_idx):
-        x, y = batch
-        loss = torch.nn.functional.mse_loss(self.layer(x), y)
-        self.log("loss", loss, prog_bar=True)
-        return loss
-
-    def validation_step(self, batch, batch_idx):
-        x, y = batch
-        self.log("val_loss", torch.nn.functional.mse_loss(self.layer(x), y))
-
-    def configure_optimizers(self):
-        return torch.optim.SGD(self.parameters(), lr=0.01)
-
-
-def _loader(n: int) -> DataLoader:
-    generator = torch.Generator().manual_seed(n)
-    return DataLoader(TensorDataset(torch.randn(n, 3, generator=generator), torch.randn(n, 1, generator=generator)),
-                      batch_size=4)
-
-
 def _fit(progress: PlainProgress, capsys) -> list[str]:
     """Two epochs of 12 batches of 4 (24 optimizer steps), each followed by 2 validation batches."""
     trainer = pl.Trainer(max_epochs=2, accelerator="cpu", devices=1, callbacks=[progress], logger=False,
                          enable_checkpointing=False, enable_model_summary=False, num_sanity_val_steps=0)
     capsys.readouterr()  # what came before the run
-    trainer.fit(_Regression(), _loader(48), _loader(8))
+    trainer.fit(LinearRegression(), random_loader(48), random_loader(8))
     return [line for line in capsys.readouterr().err.splitlines() if line.startswith(("train:", "validation:"))]
 
 
