@@ -11,7 +11,16 @@ sets up) and watches the next rank's heartbeat (``rank + 1 mod world``), so the 
 few operations per rank and interval, whatever the world size. When a watched rank's counter
 has not moved for ``dead_after`` seconds, the watcher publishes a failure notice naming it;
 every rank sees the notice at its next heartbeat, prints it and exits with ``exit_code``
-(the main thread may be blocked inside a collective, so the thread ends the process). When a
+(the main thread may be blocked inside a collective, so the thread ends the process).
+
+The store itself lives in one process — rank 0 under Lightning's launchers, SLURM and the
+DeepSpeed launcher; the torchrun agent of the first node under torchrun — and a frozen host
+(SIGSTOP, a hung machine) answers no request: a store call then blocks instead of failing. So a
+second thread on every rank, the guard, never touches the store and only watches the clock:
+when the heartbeat thread has had no answer from the store for ``dead_after`` seconds (a call
+blocked, or failing), the guard names the store's host as stopped and ends the process. Every
+rank thus notices any other rank's death or freeze within ``dead_after`` plus one interval,
+rank 0 included. When a
 rank instead raises an exception (for instance gloo's "connection closed" because a peer
 died), ``on_exception`` looks at every rank's heartbeat for a short moment and prints which
 rank(s) stopped — or which rank failed first with which error — before the error propagates.
@@ -99,7 +108,11 @@ class RankWatchdog(Callback):
         self._rank = 0
         self._world_size = 1
         self._thread: threading.Thread | None = None
+        self._guard: threading.Thread | None = None
         self._stop = threading.Event()
+        self._store_answered_at = 0.0
+        self._store_error: str | None = None
+        self._known_where: dict[int, str] = {}
         self._session = 0
         self._beat = 0
 
@@ -130,16 +143,20 @@ class RankWatchdog(Callback):
         self._beat = 0
         self._store.set(self._key("where", self._rank), f"host {socket.gethostname()}, pid {os.getpid()}")
         self._heartbeat()
+        self._store_answered_at, self._store_error = time.monotonic(), None
         self._stop.clear()
         self._thread = threading.Thread(target=self._watch, name="lightning_bias-rank-watchdog", daemon=True)
+        self._guard = threading.Thread(target=self._guard_store, name="lightning_bias-store-guard", daemon=True)
         self._thread.start()
+        self._guard.start()
 
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if self._thread is None:
             return
         self._stop.set()
         self._thread.join(timeout=self.interval * 2)
-        self._thread = None
+        self._guard.join(timeout=self.interval * 2)
+        self._thread = self._guard = None
         try:
             self._store.set(self._key("done", self._rank), "1")
         except (RuntimeError, OSError):
@@ -175,13 +192,34 @@ class RankWatchdog(Callback):
         self._store.set(self._key("beat", self._rank), str(self._beat))
 
     def _where(self, rank: int) -> str:
-        return self._get(self._key("where", rank)) or "location unknown"
+        if rank not in self._known_where:
+            where = self._get(self._key("where", rank))
+            if where is None:
+                return "location unknown"
+            self._known_where[rank] = where
+        return self._known_where[rank]
+
+    def _store_host(self) -> str:
+        """Who hosts the store, for the message when it stops answering (names only what is already known)."""
+        if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True":
+            return f"the torchrun agent on {os.environ.get('MASTER_ADDR', 'the first node')} (with rank 0's node)"
+        return f"rank 0 ({self._known_where.get(0, 'location unknown')})"
+
+    def _guard_store(self) -> None:
+        """End the process when the store has not answered the heartbeat thread for ``dead_after`` seconds."""
+        while not self._stop.wait(self.interval):
+            silent = time.monotonic() - self._store_answered_at
+            if silent > self.dead_after and not self._stop.is_set():
+                error = f"; last error: {self._store_error}" if self._store_error else ""
+                self._exit(
+                    f"lightning_bias: {self._store_host()} stopped: the rendezvous store it hosts has not answered "
+                    f"rank {self._rank} for {silent:.0f} s (killed, crashed or frozen{error})"
+                )
 
     def _watch(self) -> None:
         neighbour = (self._rank + 1) % self._world_size
         last_value: str | None = None
         last_change = time.monotonic()
-        store_failing_since: float | None = None
         while not self._stop.wait(self.interval):
             now = time.monotonic()
             try:
@@ -190,14 +228,10 @@ class RankWatchdog(Callback):
                 if notice is not None:
                     self._exit(notice)
                 value = self._get(self._key("beat", neighbour))
-                store_failing_since = None
+                self._where(0)  # known before rank 0 can stop answering, for the guard's message
+                self._store_answered_at, self._store_error = time.monotonic(), None
             except (RuntimeError, OSError) as error:
-                store_failing_since = store_failing_since or now
-                if now - store_failing_since > self.dead_after and not self._stop.is_set():
-                    self._exit(
-                        f"lightning_bias: rank {self._rank} lost the rendezvous store for {self.dead_after:.0f} s "
-                        f"({error}); the rank hosting it (rank 0, or the launcher agent) has died"
-                    )
+                self._store_error = str(error).splitlines()[0] if str(error) else type(error).__name__
                 continue
             if value != last_value:
                 last_value, last_change = value, now

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -46,8 +47,13 @@ from lightning_fabric.utilities.seed import reset_seed
 from pytorch_lightning.accelerators import CPUAccelerator
 from pytorch_lightning.strategies import DDPStrategy, DeepSpeedStrategy, Strategy, StrategyRegistry
 
+from lightning_bias.training.atomic_checkpoint_directory import (
+    publish,
+    remove_checkpoint_directory,
+    remove_leftovers,
+    staging_directory,
+)
 from lightning_bias.training.checkpoint_checksums import (
-    MANIFEST_NAME,
     CorruptCheckpointError,
     verify_checkpoint,
     write_manifest,
@@ -192,15 +198,24 @@ class TransformersDeepSpeedStrategy(DeepSpeedStrategy):
         return cpu_adam, scheduler_config
 
     def save_checkpoint(self, checkpoint: dict[str, Any], filepath: Any, storage_options: Any | None = None) -> None:
-        """DeepSpeed's checkpoint directory, then rank 0 records the checksum of every file in it."""
-        filepath = self.broadcast(filepath)
-        manifest = Path(filepath) / MANIFEST_NAME
+        """DeepSpeed's checkpoint directory, written whole into a new staging directory; rank 0 then records
+        the checksum of every file in it and switches ``filepath`` to it atomically
+        (``training.atomic_checkpoint_directory``), so a kill leaves the previous checkpoint or this one."""
+        filepath = Path(self.broadcast(str(filepath)))
+        staging = staging_directory(filepath, self.broadcast(secrets.token_hex(8)))
         if self.is_global_zero:
-            manifest.unlink(missing_ok=True)  # a kill while the shards change leaves no record, not a false one
-        super().save_checkpoint(checkpoint, filepath, storage_options)
-        self.barrier("checkpoint_manifest")  # every rank's shards are written
+            remove_leftovers(filepath, keep=staging)
+        super().save_checkpoint(checkpoint, staging, storage_options)
+        self.barrier("checkpoint_shards_written")
         if self.is_global_zero:
-            write_manifest(filepath)
+            write_manifest(staging)
+            publish(staging, filepath)
+        self.barrier("checkpoint_published")
+
+    def remove_checkpoint(self, filepath: Any) -> None:
+        """Remove a checkpoint directory, following its link (``save_checkpoint`` makes one per target)."""
+        if self.is_global_zero:
+            remove_checkpoint_directory(filepath)
 
     def load_checkpoint(self, checkpoint_path: Any, weights_only: bool | None = None) -> dict[str, Any]:
         """Verify a checkpoint directory against its checksums (on rank 0, the verdict to every rank), then load it."""

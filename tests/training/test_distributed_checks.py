@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -261,25 +262,28 @@ def test_watchdog_arguments_are_checked():
 
 
 FROZEN_RANK_SCRIPT = textwrap.dedent("""\
-    import os, signal, types
+    import os, signal, sys, time, types
     import torch.distributed as dist
     from lightning_bias.training.rank_watchdog import RankWatchdog
 
-    rank = int(os.environ["RANK"])
+    rank, frozen = int(os.environ["RANK"]), int(sys.argv[1])
     dist.init_process_group("gloo", rank=rank, world_size=2)
     watchdog = RankWatchdog(interval=0.5, dead_after=3)
     watchdog.setup(types.SimpleNamespace(world_size=2, global_rank=rank), None, "fit")
     dist.barrier()
-    if rank == 1:
-        print("rank 1 freezes", flush=True)
+    time.sleep(2)  # a few heartbeats: each rank has seen the other's
+    if rank == frozen:
+        print(f"rank {rank} freezes at {time.time()}", flush=True)
         os.kill(os.getpid(), signal.SIGSTOP)
-    dist.barrier()  # rank 0 waits here for the frozen rank: without the watchdog, for the 30-minute timeout
+    dist.barrier()  # the survivor waits here for the frozen rank: without the watchdog, for the 30-minute timeout
     print("rank", rank, "passed the barrier", flush=True)
 """)
+DEAD_AFTER = 3
 
 
 @pytest.mark.multiprocess
-def test_watchdog_stops_a_run_whose_peer_froze_and_names_it(tmp_path):
+@pytest.mark.parametrize("frozen", [1, 0], ids=["rank 1 frozen", "rank 0 (the store's host) frozen"])
+def test_watchdog_stops_a_run_whose_peer_froze_and_names_it(tmp_path, frozen):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -288,21 +292,30 @@ def test_watchdog_stops_a_run_whose_peer_froze_and_names_it(tmp_path):
     procs = []
     for rank in (0, 1):
         env = dict(os.environ, RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-        procs.append(subprocess.Popen([sys.executable, str(script)], env=env, stdout=subprocess.PIPE,
+        procs.append(subprocess.Popen([sys.executable, str(script), str(frozen)], env=env, stdout=subprocess.PIPE,
                                       stderr=subprocess.PIPE, text=True))
+    survivor = procs[1 - frozen]
     try:
         deadline = time.time() + 120
-        while procs[0].poll() is None and time.time() < deadline:
-            time.sleep(0.2)
-        assert procs[0].returncode is not None, "rank 0 hung after its peer froze"
-        out, err = procs[0].communicate()
+        while survivor.poll() is None and time.time() < deadline:
+            time.sleep(0.1)
+        stopped_at = time.time()
+        assert survivor.returncode is not None, f"rank {1 - frozen} hung after rank {frozen} froze"
+        out, err = survivor.communicate()
     finally:
         for proc in procs:
             if proc.poll() is None:
                 os.kill(proc.pid, signal.SIGKILL)
                 proc.wait()
-    assert procs[0].returncode == 1
+        frozen_out = procs[frozen].stdout.read()
+    assert survivor.returncode == 1
     assert "passed the barrier" not in out
-    assert f"lightning_bias: rank 1 (host {socket.gethostname()}, pid {procs[1].pid}) stopped: no heartbeat for" in err
-    assert "stopping rank 0 (exit code 1)" in err
-
+    where = f"(host {socket.gethostname()}, pid {procs[frozen].pid}) stopped"
+    if frozen == 1:
+        assert f"lightning_bias: rank 1 {where}: no heartbeat for" in err
+    else:
+        assert f"lightning_bias: rank 0 {where}: the rendezvous store it hosts has not answered rank 1 for" in err
+    assert f"stopping rank {1 - frozen} (exit code 1)" in err
+    froze_at = float(re.search(r"freezes at (\d+\.\d+)", frozen_out).group(1))
+    # within dead_after plus a few intervals, on a loaded machine too (the contract is dead_after + seconds)
+    assert stopped_at - froze_at < DEAD_AFTER + 15, stopped_at - froze_at
