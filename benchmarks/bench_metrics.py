@@ -1,13 +1,20 @@
-"""Benchmark: FairnessMetrics against fairlearn's MetricFrame and torchmetrics' BinaryFairness.
+"""Benchmark: FairnessMetrics against fairlearn's MetricFrame, torchmetrics' BinaryFairness and the count floor.
 
 Workload: N predictions in batches (default 2,000,000 in batches of 4,096).
+
+* The floor of the count approach, C = 28, G = 2 and 8: per batch, the argmax of the same ``[B, C]``
+  scores, the flat ``(group, target, prediction)`` index and one ``torch.bincount`` added into a
+  ``[G * C * C]`` count, i.e. the least any count-based metric has to do; against ``FairnessMetrics``
+  update + ``compute()`` (with its default ``validate_args=True``; ``False`` printed too).
+* Intervals: update + ``compute()`` + ``report()`` with the default bootstrap (1,000 replicates drawn from
+  the counts) against the same with ``bootstrap_replicates=0``; ``report()`` alone is timed too.
 
 * Multiclass, C = 28 (BiasBios-sized), G = 2 and G = 8: ``FairnessMetrics`` (update on ``[B, C]`` scores,
   then ``compute()`` + ``report()``) against fairlearn computing the same per-class one-vs-rest TPR, FPR
   and selection-rate gaps with ``MetricFrame`` (one frame per class; fairlearn gets the argmax labels
   precomputed and untimed, since it has no batched interface). fairlearn 0.15 handles rows in Python
   (~9 s per frame per 200k rows here), i.e. tens of minutes at N = 2M, so it runs on the first
-  ``--fairlearn-n`` rows (default 100,000) and is compared with ours timed on exactly those rows; ours is
+  ``--fairlearn-n`` rows (default 10,000) and is compared with ours timed on exactly those rows; ours is
   also timed at the full N, and fairlearn's full-N time is printed as a linear estimate.
 * Binary, C = 2, same N and batches: ``FairnessMetrics`` (update on ``[B, 2]`` probabilities + compute)
   against ``torchmetrics.classification.BinaryFairness(task="all")`` (update on ``[B]`` probabilities +
@@ -15,8 +22,9 @@ Workload: N predictions in batches (default 2,000,000 in batches of 4,096).
 
 Both torch metrics run with their default ``validate_args=True`` and one intra-op thread (``--threads``;
 on a shared 2-core machine more threads make torch's small-tensor ops tens of times slower). Ours and
-torchmetrics take the best of ``--repeats`` runs; fairlearn runs once (it takes minutes). The synced state size is that of
-``FairnessMetrics(28, 8)`` without AUC histograms. The last line printed is one JSON object.
+torchmetrics take the best of ``--repeats`` runs; fairlearn runs once. The synced state size is that of
+``FairnessMetrics(28, 8)`` without AUC histograms. The ratios against their targets are printed one per
+line (``RATIO ...``), then one JSON object. About a minute on 2 CPU cores.
 
 Run: ``python benchmarks/bench_metrics.py`` (``--n 200000`` for a quick run).
 """
@@ -25,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 import warnings
 
@@ -66,12 +75,30 @@ def best_time(run, repeats: int) -> tuple[float, object]:
     return best, result
 
 
-def run_ours_multiclass(scores, target, groups, num_classes, num_groups, batch_size, validate_args=True):
+def run_ours_multiclass(
+    scores, target, groups, num_classes, num_groups, batch_size, validate_args=True, replicates=1000, report=True
+):
     def run():
-        metric = FairnessMetrics(num_classes, num_groups, validate_args=validate_args)
+        metric = FairnessMetrics(
+            num_classes, num_groups, validate_args=validate_args, bootstrap_replicates=replicates
+        )
         for rows in batches(len(target), batch_size):
             metric.update(scores[rows], target[rows], groups[rows])
-        return metric.compute(), metric.report()
+        return metric.compute(), (metric.report() if report else metric)
+
+    return run
+
+
+def run_count_floor(scores, target, groups, num_classes, num_groups, batch_size):
+    """The least a count-based metric does: argmax, flat index and one bincount per batch."""
+    cells = num_groups * num_classes * num_classes
+
+    def run():
+        counts = torch.zeros(cells, dtype=torch.int64)
+        for rows in batches(len(target), batch_size):
+            flat = (groups[rows] * num_classes + target[rows]) * num_classes + scores[rows].argmax(dim=1)
+            counts += torch.bincount(flat, minlength=cells)
+        return counts
 
     return run
 
@@ -129,16 +156,16 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=4096)
     parser.add_argument("--classes", type=int, default=28)
     parser.add_argument("--groups", type=int, nargs="+", default=[2, 8])
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--fairlearn-n", type=int, default=100_000, help="rows given to fairlearn (slow)")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--fairlearn-n", type=int, default=10_000, help="rows given to fairlearn (slow)")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1: stable on shared CPUs)")
     parser.add_argument("--skip-fairlearn", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, N={args.n:,}, batch={args.batch_size}")
 
-    summary: dict[str, float | int | str] = {"bench": "metrics"}
-    fairlearn_ratios, torchmetrics_ratios = [], []
+    summary: dict[str, float | int | str] = {"bench": "metrics", "load_average_1min": os.getloadavg()[0]}
+    fairlearn_ratios, torchmetrics_ratios, ratio_lines = [], [], []
     for num_groups in args.groups:
         scores, target, groups = make_multiclass(args.n, args.classes, num_groups, seed=num_groups)
         ours_s, (flat, report) = best_time(
@@ -152,6 +179,32 @@ def main() -> None:
             f"(validate_args=False: {ours_nv_s:.3f}s); tpr_gap_rms={float(flat['tpr_gap_rms']):.4f}"
         )
         summary[f"ours_s_c{args.classes}_g{num_groups}"] = round(ours_s, 3)
+        workload = (scores, target, groups, args.classes, num_groups, args.batch_size)
+        floor_s, floor_counts = best_time(run_count_floor(*workload), args.repeats)
+        counted_s, (_, counted) = best_time(run_ours_multiclass(*workload, report=False), args.repeats)
+        counted_nv_s, _ = best_time(run_ours_multiclass(*workload, validate_args=False, report=False), args.repeats)
+        assert torch.equal(counted.confusion.view(-1), floor_counts), "the floor counts differently"
+        without_s, _ = best_time(run_ours_multiclass(*workload, replicates=0), args.repeats)
+        report_s, _ = best_time(counted.report, args.repeats)
+        counted.bootstrap_replicates = 0
+        report_without_s, _ = best_time(counted.report, args.repeats)
+        print(
+            f"[C={args.classes} G={num_groups}] count floor (argmax + bincount per batch) {floor_s:.3f}s; ours "
+            f"update+compute {counted_s:.3f}s (validate_args=False {counted_nv_s:.3f}s); update+compute+report "
+            f"with intervals {ours_s:.3f}s, without {without_s:.3f}s; report() alone {report_s:.3f}s vs "
+            f"{report_without_s:.3f}s"
+        )
+        summary[f"floor_s_g{num_groups}"] = round(floor_s, 3)
+        summary[f"vs_floor_g{num_groups}"] = round(counted_s / floor_s, 2)
+        summary[f"vs_floor_no_validation_g{num_groups}"] = round(counted_nv_s / floor_s, 2)
+        summary[f"intervals_cost_g{num_groups}"] = round(ours_s / without_s, 2)
+        summary[f"report_alone_with_vs_without_g{num_groups}"] = round(report_s / report_without_s, 1)
+        ratio_lines += [
+            f"RATIO FairnessMetrics update+compute / count floor, C={args.classes} G={num_groups}: "
+            f"{counted_s / floor_s:.2f} (validate_args=False {counted_nv_s / floor_s:.2f}; target <= 1.5)",
+            f"RATIO update+compute+report with / without intervals, C={args.classes} G={num_groups}: "
+            f"{ours_s / without_s:.2f} (target <= 2; report() alone {report_s / report_without_s:.1f})",
+        ]
         if not args.skip_fairlearn:
             # fairlearn walks rows in Python (~40 us/row/class here), so it runs on the first `fairlearn_n`
             # rows; ours is timed again on exactly those rows and batches for a like-for-like ratio
@@ -203,6 +256,7 @@ def main() -> None:
         summary[f"ours_binary_s_g{num_groups}"] = round(ours_binary_s, 3)
         summary[f"torchmetrics_binary_s_g{num_groups}"] = round(torchmetrics_s, 3)
         summary[f"vs_torchmetrics_binary_g{num_groups}"] = round(ratio, 1)
+        ratio_lines.append(f"RATIO torchmetrics BinaryFairness / ours, C=2 G={num_groups}: {ratio:.1f}x (target >= 5)")
 
     sync_bytes = FairnessMetrics(28, 8).synced_state_bytes()
     print(f"synced state of FairnessMetrics(C=28, G=8), no AUC bins: {sync_bytes} bytes ({sync_bytes / 1024:.1f} KiB)")
@@ -212,6 +266,12 @@ def main() -> None:
     summary["vs_torchmetrics_binary"] = round(min(torchmetrics_ratios), 1)
     summary["sync_bytes_c28_g8"] = sync_bytes
     summary["n"] = args.n
+    if fairlearn_ratios:
+        ratio_lines.append(
+            f"RATIO fairlearn MetricFrame / ours at N={summary['fairlearn_n']:,}: {min(fairlearn_ratios):.0f}x (target >= 20)"
+        )
+    print(f"load average over 1, 5, 15 min at the end: {os.getloadavg()}")
+    print("\n".join(ratio_lines))
     print(json.dumps(summary))
 
 

@@ -31,6 +31,7 @@ measured train co-occurrence are on ``trainer.datamodule.info`` (a ``lightning_b
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -49,9 +50,30 @@ STAGES: tuple[str, ...] = ("upstream", "downstream")
 
 
 class Plugin(Callback):
-    """What every plugin has: a description, a name in the bias report, and an optional report section."""
+    """What every plugin has: a description, a name in the bias report, an optional report section, and
+    ``init_arguments``: the arguments it was constructed with, defaults filled in (the bias report records
+    them, so that a run's reports say how each plugin was set up)."""
 
     report_name: ClassVar[str] = ""  # default: the class name in snake case (GroupDRO -> group_dro)
+    init_arguments: dict[str, Any]
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Plugin:
+        plugin = super().__new__(cls)
+        plugin.init_arguments = {}
+        try:
+            bound = inspect.signature(cls.__init__).bind(plugin, *args, **kwargs)
+        except TypeError:  # copy and pickle create without arguments, then restore the recorded ones
+            return plugin
+        bound.apply_defaults()
+        for parameter in list(bound.signature.parameters.values())[1:]:  # after self
+            value = bound.arguments[parameter.name]
+            if parameter.kind is inspect.Parameter.VAR_KEYWORD:
+                plugin.init_arguments.update(value)
+            elif parameter.kind is inspect.Parameter.VAR_POSITIONAL:
+                plugin.init_arguments.update({parameter.name: list(value)} if value else {})
+            else:
+                plugin.init_arguments[parameter.name] = value
+        return plugin
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
+
 import datasets
 import numpy as np
 import pytest
@@ -122,3 +125,19 @@ def test_from_callbacks_keeps_only_mitigations():
     pipeline = MitigationPipeline.from_callbacks([Probe(), AppendWord("x"), object()], "downstream")
     assert [type(m).__name__ for m in pipeline.mitigations] == ["AppendWord"]
     assert Probe.description() == "Measures nothing."
+
+
+class Tuned(Mitigation):
+    """Required, default and keyword-only arguments."""
+
+    def __init__(self, rate: float, seed: int = 0, **extra: str) -> None:
+        self.rate = rate
+
+
+def test_a_plugin_records_its_constructor_arguments_with_the_defaults():
+    plugin = Tuned(0.5, colour="red")
+    assert plugin.init_arguments == {"rate": 0.5, "seed": 0, "colour": "red"}
+    assert copy.deepcopy(plugin).init_arguments == plugin.init_arguments
+    assert pickle.loads(pickle.dumps(plugin)).init_arguments == plugin.init_arguments
+    assert AppendWord(word="x").init_arguments == {"word": "x"}  # a constructor that never calls super().__init__
+    assert Upstream().init_arguments == {}  # no constructor of its own

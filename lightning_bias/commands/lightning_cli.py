@@ -24,9 +24,11 @@ from pytorch_lightning import Trainer
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from pytorch_lightning.loggers import CSVLogger, Logger
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
+from pytorch_lightning.utilities.model_helpers import is_overridden
 
 from lightning_bias.commands.config_errors import OneLineErrors
 from lightning_bias.commands.quiet import quiet_third_party_noise
+from lightning_bias.data.dataset_info import DatasetInfo
 from lightning_bias.mitigation import Evaluation, Mitigation
 from lightning_bias.plugin_registry import EVALUATIONS, MITIGATIONS, build_from_spec
 from lightning_bias.training.checkpoint_checksums import verify_checkpoint
@@ -165,6 +167,12 @@ class BiasCLI(LightningCLI):
             loggers[0] = CommandCSVLogger(checkpoint_run_dir, self.subcommand)
             self.save_config_kwargs = {**self.save_config_kwargs, "config_filename": f"config_{self.subcommand}.yaml"}
         return loggers
+
+    def after_fit(self) -> None:
+        # a fit whose data has a test split reports on it too: bias_report_test.json beside bias_report.json
+        testable = is_overridden("test_step", self.model) and DatasetInfo.of(self.trainer).sizes.get("test")
+        if testable and not self.trainer.interrupted:
+            self.trainer.test(self.model, datamodule=self.datamodule, verbose=False)  # the report has the numbers
 
     def after_test(self) -> None:
         # the last line of the command: where its outputs are (Lightning's results table comes before it)

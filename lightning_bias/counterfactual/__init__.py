@@ -6,6 +6,10 @@
 >>> swapper.counterpart_groups(["female|black", "male|black"])
 [1, 0]
 
+``swap_subject_with_count`` swaps only the words about a text's subject (bios), and
+``neutralize_with_count`` scrubs. :mod:`.accuracy` scores any of them against hand annotations of real
+sentences (``tests/counterfactual/swap_annotations.jsonl``; figures in benchmarks/README.md).
+
 :func:`augment` turns a batch of texts into counterfactual rows (copies, substitutions, in-place
 rewrites) for fine-tuning CDA, corpus CDA, scrubbing and counterfactual evaluation. Word lists are
 plain text files (format: :mod:`.wordlist_format`); the shipped ones live in

@@ -2,8 +2,8 @@
 
 Following De-Arteaga et al. (2019), scrubbing removes explicit gender indicators: pronouns
 become singular "they" forms, titles in front of a name are dropped, first names become a
-placeholder token. Verb agreement is not repaired ("he is" -> "they is"); classifiers do not
-care, and rewriting verbs would touch words that carry no gender.
+placeholder token. The verb after a subject "they" is put in agreement ("She is based" ->
+"They are based") by :mod:`.verb_agreement`.
 """
 
 from __future__ import annotations

@@ -16,9 +16,13 @@ from pathlib import Path
 from types import MappingProxyType
 
 from .casing import match_case
+from .name_context import is_place_name, is_proper_name_part, is_surname, names_a_group
 from .pronoun_context import noun_phrase_follows
 from .scrubbing_forms import NEUTRAL_PRONOUNS, TITLES
+from .subject_words import KINSHIP_NOUNS
 from .term_pattern import compile_term_pattern
+from .titled_names import TITLE_GENDER_WORDS, counterpart_name, titled_first_names
+from .verb_agreement import plural_verb_after
 from .wordlist_format import WordList, normalize_term, read_word_list
 from .wordlists import BUILTIN_ATTRIBUTES, builtin_name_files, builtin_term_files
 
@@ -26,14 +30,43 @@ __all__ = ["AttributeSwapper"]
 
 # A target: one word, or (when a noun phrase follows, otherwise).
 Target = str | tuple[str, str]
-# Chooses the replacement of one match: (key, original word, lowered text, end of match) -> text or None to keep.
-_Chooser = Callable[[str, str, str, int], str | None]
+# Chooses the replacement of one match: (key, text, lowered text, start, end of match) ->
+# (replacement, end of the replaced span, which may reach past the match) or None to keep the word.
+_Chooser = Callable[[str, str, str, int, int], tuple[str, int] | None]
+_APOSTROPHES = "'’"
+# Gendered titles whose counterpart differs before a name: "Sir Robert" -> "Dame Jennifer", not "Madam".
+_BEFORE_NAME_FORMS = {"sir": "dame", "lady": "lord"}
+_NAME_FOLLOWS = re.compile(r"\.?[^\S\n]+[A-Z]")
+_SUBJECT_PRONOUNS = ("he", "she")
+_SUBJECT_PRONOUN_PATTERN = re.compile(r"\b(?:he|she)\b")
+_ANY_PRONOUN_PATTERN = re.compile(r"\b(?:he|him|his|himself|she|her|hers|herself)\b")
+_PRONOUNS_LIKE = {"he": ("he", "him", "his", "himself"), "she": ("she", "her", "hers", "herself")}
 
 
-def _resolve(target: Target, lowered_text: str, end: int, first_names: frozenset[str]) -> str:
+def _resolve(target: Target, lowered_text: str, start: int, end: int, first_names: frozenset[str]) -> str:
     if isinstance(target, str):
         return target
-    return target[0] if noun_phrase_follows(lowered_text, end, first_names) else target[1]
+    return target[0] if noun_phrase_follows(lowered_text, end, first_names, start) else target[1]
+
+
+def _aligned_lower(text: str) -> str:
+    """``text.lower()`` with every character at its place (the rare "İ", whose lower case is longer, is kept)."""
+    lowered = text.lower()
+    if len(lowered) == len(text):
+        return lowered
+    return "".join(character.lower() if len(character.lower()) == 1 else character for character in text)
+
+
+def _possessive(original: str, replacement: str, lowered: str, end: int) -> tuple[str, int]:
+    """Fix the plural possessive apostrophe: "ladies' lounge" -> "gentlemen's", "gentlemen's" -> "ladies'"."""
+    if end < len(lowered) and lowered[end] in _APOSTROPHES:
+        after = lowered[end + 1 : end + 2]
+        if after != "s" and not after.isalnum() and original[-1:] in "sS" and replacement[-1:] not in "sS":
+            return replacement + lowered[end] + ("S" if original.isupper() else "s"), end + 1
+        if after == "s" and not lowered[end + 2 : end + 3].isalnum() and original.lower().endswith("men") \
+                and replacement[-1:] in "sS":
+            return replacement + lowered[end], end + 2
+    return replacement, end
 
 
 class AttributeSwapper:
@@ -55,6 +88,7 @@ class AttributeSwapper:
         self.seed = int(seed)
         self._targets: dict[str, Target] = {}
         self._origin: dict[str, tuple[str, object]] = {}  # key -> (source, identity of the entry)
+        self._targets_spelling: dict[str, str] = {}  # key -> the word as written in its list
         names: set[str] = set()
         for word_list in word_lists:
             for group in word_list.groups:
@@ -84,7 +118,19 @@ class AttributeSwapper:
             )
         self._names = frozenset(names)
         self._pattern = compile_term_pattern(self._targets)
-        self._ignorecase_pattern: re.Pattern[str] | None = None
+        self._sides = self._pair_sides(word_lists)
+        self._title_words = frozenset(self._targets) - self._names
+        self._group_nouns = frozenset(key for key in self._title_words if names_a_group(key, self._title_words))
+        self._pronoun_sides = {
+            pronoun: self._sides[subject]
+            for subject, pronouns in _PRONOUNS_LIKE.items() if subject in self._sides
+            for pronoun in pronouns
+        } if "he" in self._sides and "she" in self._sides else {}
+        self._word_sides = {key: self._word_side(key) for key in self._targets}
+        self._names_by_side = tuple(
+            sorted(self._targets_spelling[name] for name in self._names if self._sides.get(name) == side)
+            for side in (0, 1)
+        )
         titles = sorted(TITLES & self._targets.keys())
         self._title_pattern = re.compile(rf"\b(?:{'|'.join(titles)})\b\.?[^\S\n]+") if titles else None
 
@@ -152,6 +198,27 @@ class AttributeSwapper:
         rng = random.Random(f"{self.seed}|" + "|".join(normalize_term(word) for word in ordered))
         return {word: rng.choice([other for other in ordered if other is not word]) for word in ordered}
 
+    def _word_side(self, key: str) -> int | None:
+        """The side of a word: its pronoun side, its column in a pair, or the other side of a one-way rule's target."""
+        if key in self._pronoun_sides:
+            return self._pronoun_sides[key]
+        if key in self._sides:
+            return self._sides[key]
+        target = self._targets[key]
+        target_side = self._sides.get(normalize_term(target if isinstance(target, str) else target[0]))
+        return None if target_side is None else 1 - target_side
+
+    @staticmethod
+    def _pair_sides(word_lists: Sequence[WordList]) -> dict[str, int]:
+        """The column (0 or 1) of every word of a two-word group: by the lists' convention, its side (male, female)."""
+        return {
+            normalize_term(word): column
+            for word_list in word_lists
+            for group in word_list.groups
+            if len(group.words) == 2
+            for column, word in enumerate(group.words)
+        }
+
     def _add(self, word: str, target: Target, source: str, identity: object) -> None:
         key = normalize_term(word)
         if key in self._origin:
@@ -165,6 +232,7 @@ class AttributeSwapper:
             )
         self._origin[key] = (source, identity)
         self._targets[key] = target
+        self._targets_spelling[key] = word
 
     # ------------------------------------------------------------------ inspection
 
@@ -191,51 +259,83 @@ class AttributeSwapper:
 
     # ------------------------------------------------------------------ core rewrite
 
-    def _rewrite(self, text: str, choose: _Chooser) -> tuple[str, int]:
-        """Replace every attribute word of ``text`` by ``choose(...)``; returns (new text, number of words matched)."""
-        lowered = text.lower()
-        if len(lowered) != len(text):
-            # Rare characters whose lower case has another length ("İ"): match on the original instead.
-            return self._rewrite_unaligned(text, choose)
+    def _rewrite(self, text: str, choose: _Chooser, extra_names: Mapping[str, str]) -> tuple[str, int]:
+        """Replace every attribute word of ``text`` (and every word of ``extra_names``) by ``choose(...)``.
+
+        Returns the new text and the number of attribute words matched (names inside place names excluded).
+        """
+        lowered = _aligned_lower(text)
+        matches: Iterable[re.Match[str]] = self._pattern.finditer(lowered)
+        if extra_names:
+            extra = re.compile(r"\b(?:" + "|".join(map(re.escape, extra_names)) + r")\b")
+            matches = sorted([*matches, *extra.finditer(lowered)], key=lambda match: match.start())
         pieces: list[str] = []
         last = 0
         count = 0
-        for match in self._pattern.finditer(lowered):
+        for match in matches:
             start, end = match.span()
+            if start < last:
+                continue  # inside a span already rewritten (a verb put in agreement)
+            key = match.group()
+            if " " in key or "\n" in key or "\t" in key:
+                key = " ".join(key.split())  # a multi-word term matched across irregular whitespace
+            if text[start].isupper() and key not in NEUTRAL_PRONOUNS \
+                    and self._in_proper_name(key, text, start, end, extra_names):
+                continue
             count += 1
-            replacement = choose(match.group(), text[start:end], lowered, end)
-            if replacement is not None:
+            choice = choose(key, text, lowered, start, end)
+            if choice is not None:
                 pieces.append(text[last:start])
-                pieces.append(replacement)
-                last = end
+                pieces.append(choice[0])
+                last = choice[1]
         if last == 0:
             return text, count
         pieces.append(text[last:])
         return "".join(pieces), count
 
-    def _rewrite_unaligned(self, text: str, choose: _Chooser) -> tuple[str, int]:
-        if self._ignorecase_pattern is None:
-            self._ignorecase_pattern = re.compile(self._pattern.pattern, re.IGNORECASE)
-        count = 0
+    def _in_proper_name(self, key: str, text: str, start: int, end: int, extra_names: Mapping[str, str]) -> bool:
+        """Whether the capitalised attribute word at ``text[start:end]`` is part of a proper name, so it stays:
+        a first name inside a place name or used as a surname, a gendered noun inside an organisation's or
+        a work's name (:mod:`.name_context`), or an all-caps title in mixed-case text ("an MS in Nursing")."""
+        if key in self._names or key in extra_names:
+            return is_place_name(text, start, end) or is_surname(text, start, end, self._names, self._title_words)
+        if key in TITLES:
+            return end - start > 1 and text[start:end].isupper() and not text.isupper()
+        return is_proper_name_part(text, start, end, key in self._group_nouns)
 
-        def replace(match: re.Match[str]) -> str:
-            nonlocal count
-            count += 1
-            original = match.group()
-            following = text[match.end() : match.end() + 64].lower()
-            replacement = choose(normalize_term(original), original, following, 0)
-            return original if replacement is None else replacement
+    def _majority_side(self, text: str, pattern: re.Pattern[str]) -> int | None:
+        """The side (0, 1) of most of the pronouns ``pattern`` finds in ``text``; None for a tie or no pronoun lists."""
+        if not self._pronoun_sides:
+            return None
+        sides = [self._pronoun_sides[word] for word in pattern.findall(text.lower())]
+        first, second = sides.count(0), sides.count(1)
+        return 0 if first > second else 1 if second > first else None
 
-        return self._ignorecase_pattern.sub(replace, text), count
+    def _unlisted_names(self, text: str) -> dict[str, tuple[str, int]]:
+        """First names after a title that no list holds: lower case -> (spelling, side), the side told by the title
+        or the subject pronouns (see :mod:`.titled_names`)."""
+        found = titled_first_names(text)
+        if not found or not all(self._names_by_side):
+            return {}
+        found = [(title, name) for title, name in found if name.lower() not in self._targets]
+        if not found:
+            return {}
+        pronoun_side = self._majority_side(text, _SUBJECT_PRONOUN_PATTERN)
+        unlisted: dict[str, tuple[str, int]] = {}
+        for title, name in found:
+            gender_word = TITLE_GENDER_WORDS[title]
+            side = self._sides.get(gender_word) if gender_word is not None else pronoun_side
+            if side is not None:
+                unlisted.setdefault(name.lower(), (name, side))
+        return unlisted
 
-    def _target(self, key: str) -> Target:
-        target = self._targets.get(key)
-        if target is None:  # multi-word term matched across irregular whitespace
-            target = self._targets[" ".join(key.split())]
-        return target
-
-    def _choose_swap(self, key: str, original: str, lowered: str, end: int) -> str:
-        return match_case(original, _resolve(self._target(key), lowered, end, self._names))
+    def _choose_swap(self, key: str, text: str, lowered: str, start: int, end: int) -> tuple[str, int]:
+        original = text[start:end]
+        target = self._targets[key]
+        if key in _BEFORE_NAME_FORMS and _NAME_FOLLOWS.match(text, end):
+            target = _BEFORE_NAME_FORMS[key]
+        replacement = match_case(original, _resolve(target, lowered, start, end, self._names))
+        return _possessive(original, replacement, lowered, end)
 
     # ------------------------------------------------------------------ public text API
 
@@ -243,8 +343,62 @@ class AttributeSwapper:
         """``(text with every attribute word replaced by its counterpart, number of words swapped)``.
 
         Case and punctuation are kept: ``"He gave her John's book."`` -> ``("She gave him Mary's book.", 3)``.
+        A first name that no list holds but that follows a title ("Dr. Shubhada Karavade") gets a counterpart
+        of the other gender from the name lists (:mod:`.titled_names`). First names inside place names ("San
+        Francisco", "St. Mary's Hospital") stay (:mod:`.name_context`). Every person's words are swapped,
+        third parties' too ("her husband" -> "his wife"): the swapper does not resolve who a word refers to.
         """
-        return self._rewrite(text, self._choose_swap)
+        unlisted = self._unlisted_names(text)
+        if not unlisted:
+            return self._rewrite(text, self._choose_swap, {})
+        counterparts = {
+            key: counterpart_name(name, self._names_by_side[1 - side]) for key, (name, side) in unlisted.items()
+        }
+
+        def choose(key: str, text: str, lowered: str, start: int, end: int) -> tuple[str, int]:
+            if key in counterparts:
+                return _possessive(text[start:end], match_case(text[start:end], counterparts[key]), lowered, end)
+            return self._choose_swap(key, text, lowered, start, end)
+
+        return self._rewrite(text, choose, counterparts)
+
+    def swap_subject_with_count(self, text: str) -> tuple[str, int]:
+        """``(text with the words about its subject swapped, number of words swapped)``, for texts about one
+        person such as bios.
+
+        The subject's side (gender) is that of most subject pronouns (he against she), else of most pronouns.
+        Only words of that side are swapped: its pronouns, titles, first names (listed, or unlisted after a
+        title) and singular nouns that describe a person ("actress", "chairman"). Words of the other side,
+        kinship nouns ("her husband" -> "his husband", the relative keeps their gender) and plural nouns
+        ("treats men and women") stay, as third parties. Pronouns and names of the subject's side that refer to
+        someone else are swapped too (no coreference is resolved). Without a majority side it is
+        :meth:`swap_with_count`.
+        """
+        side = self._majority_side(text, _SUBJECT_PRONOUN_PATTERN)
+        if side is None:
+            side = self._majority_side(text, _ANY_PRONOUN_PATTERN)
+        if side is None:
+            return self.swap_with_count(text)
+        unlisted = self._unlisted_names(text)
+        counterparts = {
+            key: counterpart_name(name, self._names_by_side[1 - name_side])
+            for key, (name, name_side) in unlisted.items() if name_side == side
+        }
+        swapped = 0
+
+        def choose(key: str, text: str, lowered: str, start: int, end: int) -> tuple[str, int] | None:
+            nonlocal swapped
+            if key in counterparts:
+                swapped += 1
+                return _possessive(text[start:end], match_case(text[start:end], counterparts[key]), lowered, end)
+            if key in unlisted or self._word_sides.get(key) != side or key in KINSHIP_NOUNS \
+                    or key in self._group_nouns:
+                return None
+            swapped += 1
+            return self._choose_swap(key, text, lowered, start, end)
+
+        rewritten, _ = self._rewrite(text, choose, counterparts)
+        return rewritten, swapped
 
     def neutralize_with_count(
         self, text: str, name_replacement: str = "_", term_replacement: str | None = None
@@ -252,37 +406,42 @@ class AttributeSwapper:
         """Scrub explicit attribute indicators (De-Arteaga et al. 2019 style); returns ``(text, words found)``.
 
         - pronouns -> singular they: he/she -> they, him -> them, her -> their/them, his -> their/theirs,
-          hers -> theirs, himself/herself -> themselves (case kept; verbs are not re-conjugated);
+          hers -> theirs, himself/herself -> themselves (case kept), and the verb after a subject "they" in
+          agreement: "She is based" -> "They are based", "he also works" -> "they also work" (:mod:`.verb_agreement`);
         - titles (Mr, Mrs, Ms, Sir, Lady, ...) directly before a capitalised word are removed with their
           period: "Mr. Smith" -> "Smith";
-        - first names from the name lists -> ``name_replacement`` ("John's" -> "_'s");
+        - first names from the name lists, and unlisted first names after a title ("Dr. Shubhada Karavade"),
+          -> ``name_replacement`` ("John's" -> "_'s"); names inside place names ("San Francisco") stay;
         - other attribute words (man, sister, black, church, ...) -> ``term_replacement``, or kept when None.
 
         Only words in this swapper's vocabulary are touched, so a race swapper leaves pronouns alone.
         The count includes the removed titles and the kept words.
         """
+        unlisted = self._unlisted_names(text)
         titles = 0
         if self._title_pattern is not None:
             text, titles = self._remove_titles(text)
 
-        def choose(key: str, original: str, lowered: str, end: int) -> str | None:
-            key = " ".join(key.split())
-            if key in self._names:
-                return name_replacement
+        def choose(key: str, text: str, lowered: str, start: int, end: int) -> tuple[str, int] | None:
+            if key in self._names or key in unlisted:
+                return name_replacement, end
             neutral = NEUTRAL_PRONOUNS.get(key)
-            if neutral is not None:
-                return match_case(original, _resolve(neutral, lowered, end, self._names))
-            return term_replacement
+            if neutral is None:
+                return None if term_replacement is None else (term_replacement, end)
+            replacement = match_case(text[start:end], _resolve(neutral, lowered, start, end, self._names))
+            if key in _SUBJECT_PRONOUNS:
+                agreement = plural_verb_after(text, lowered, end)
+                if agreement is not None:
+                    return replacement + agreement[0], agreement[1]
+            return replacement, end
 
-        scrubbed, count = self._rewrite(text, choose)
+        scrubbed, count = self._rewrite(text, choose, {key: name for key, (name, _) in unlisted.items()})
         return scrubbed, titles + count
 
     def _remove_titles(self, text: str) -> tuple[str, int]:
         """``text`` without the titles that stand directly before a capitalised word, and how many went."""
         assert self._title_pattern is not None
-        lowered = text.lower()
-        if len(lowered) != len(text):
-            return text, 0  # titles are left in place in the rare unaligned case
+        lowered = _aligned_lower(text)
         pieces: list[str] = []
         last = 0
         for match in self._title_pattern.finditer(lowered):

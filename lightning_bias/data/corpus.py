@@ -7,7 +7,9 @@ One pre-training run's data path, top to bottom (``setup``):
    ``hub_text`` (a Hugging Face dataset by name); blank lines are dropped and counted;
 2. apply the upstream mitigations' ``transform(table, "train")`` in listed order (CDA, DAPT...) through
    the ``MitigationPipeline``, recording the corpus size before and after each one;
-3. hold out ``val_fraction`` of the lines (seeded) for a validation loss;
+3. hold out ``val_fraction`` of the lines (seeded) for a validation loss; the train lines keep the
+   order the mitigations gave them (corpus CDA lays out originals and copies so that no packed block
+   holds both, and a reshuffle here would undo that);
 4. tokenize once, line by line or packed into blocks of ``block_size`` tokens (cached on disk
    across runs, keyed by the text, the tokenizer and the block settings);
 5. mask 15% of the tokens per batch, 80% ``[MASK]`` / 10% random / 10% unchanged (BERT's scheme, as
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -65,6 +68,15 @@ def _text_digest(table: datasets.Dataset) -> str:
         digest.update("\x00".join(table[start : start + 65536]["text"]).encode())
         digest.update(b"\x01")
     return digest.hexdigest()
+
+
+def held_out_in_order(table: datasets.Dataset, fraction: float, seed: int) -> dict[str, datasets.Dataset]:
+    """``{"train", "val"}``: a seeded random ``fraction`` of the lines (rounded up) held out, both parts in
+    their original order."""
+    order = torch.randperm(len(table), generator=torch.Generator().manual_seed(seed))
+    held_out = math.ceil(fraction * len(table))
+    return {"train": table.select(sorted(order[held_out:].tolist())),
+            "val": table.select(sorted(order[:held_out].tolist()))}
 
 
 def special_token_frame(tokenizer: PreTrainedTokenizerBase) -> tuple[list[int], list[int]]:
@@ -367,8 +379,7 @@ class CorpusDataModule(BaseDataModule):
             if self.val_fraction > 0:
                 if len(table) < 2:
                     raise ValueError(f"data.val_fraction {self.val_fraction} needs at least 2 corpus lines, got {len(table)}")
-                parts = table.train_test_split(test_size=self.val_fraction, seed=self.seed, shuffle=True)
-                self.tables = {"train": parts["train"], "val": parts["test"]}
+                self.tables = held_out_in_order(table, self.val_fraction, self.seed)
             else:
                 self.tables = {"train": table}
             self.tokenized = {

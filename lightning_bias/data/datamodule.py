@@ -7,7 +7,8 @@ One run's data path, top to bottom (``setup``):
    ``group`` with label and group names (several protected attributes become one intersectional group);
 2. cut a missing validation or test split from train (seeded, stratified by label and group);
 3. run the downstream mitigations' ``transform`` on every split, in listed order (``MitigationPipeline``);
-4. record ``info`` (a ``DatasetInfo``: names, sizes, measured train co-occurrence, source);
+4. record ``info`` (a ``DatasetInfo``: names, sizes before and after the mitigations, measured co-occurrence
+   of every split, the source's declared distribution, seeds, source);
 5. take the product of the mitigations' ``sample_weights`` and their one ``sampler`` for the train split;
 6. tokenize once (fast tokenizer, batched; the token ids cached on disk across runs).
 
@@ -77,8 +78,9 @@ class BiasDataModule(BaseDataModule):
         cache_dir: where tokenized tables are cached across runs.
         encoding: the text encoding of ``files`` (CSV, TSV, JSON); default ``utf-8``, e.g. ``latin-1``.
 
-    After ``setup``: ``info`` (``DatasetInfo``: label and group names, rows per split, the measured train
-    co-occurrence, the source record), ``tables`` (the untokenized tables per split — ``train``, ``val``,
+    After ``setup``: ``info`` (``DatasetInfo``: label and group names, rows per split before and after the
+    mitigations, the measured co-occurrence of every split, the source's declared distribution, the seeds,
+    the source record), ``tables`` (the untokenized tables per split — ``train``, ``val``,
     ``test``, ``predict`` — after the mitigations' transforms, with ``ClassLabel`` names; the counterfactual
     evaluation reads them) and ``tokenized`` (the same, tokenized). ``max_length`` is the truncation length
     of every tokenized row.
@@ -198,6 +200,7 @@ class BiasDataModule(BaseDataModule):
         if "predict" not in tables and "test" in tables:
             tables["predict"] = tables["test"]
         pipeline = self.mitigation_pipeline()
+        sizes_before_mitigation = {split: len(table) for split, table in tables.items()}
         for split in list(tables):
             tables[split] = pipeline.transform(tables[split], split, after_each=_checking_output_of(split))
         for split, table in tables.items():
@@ -208,7 +211,10 @@ class BiasDataModule(BaseDataModule):
             label_names=tuple(label_names),
             group_names=tuple(group_names),
             sizes={split: len(table) for split, table in tables.items()},
-            train_cooccurrence=cooccurrence(tables["train"], label_names, group_names),
+            sizes_before_mitigation=sizes_before_mitigation,
+            cooccurrence={split: cooccurrence(table, label_names, group_names) for split, table in tables.items()},
+            declared_distribution=dict(self.source.declared_distribution()),
+            seeds=self.seeds(),
             source=self.source_record,
         )
         self._warn_empty_groups()
@@ -217,6 +223,17 @@ class BiasDataModule(BaseDataModule):
         self.tokenized = {split: self._tokenize(table) for split, table in tables.items()}
         if weights is not None:
             self.tokenized["train"] = self.tokenized["train"].add_column("weight", weights.tolist())
+
+    def seeds(self) -> dict[str, int]:
+        """The seeds of this data module by role: ``data`` (training order and the samplers of mitigations),
+        ``split`` (the cut of missing validation/test splits) and ``source`` (the source's own ``seed``
+        option, e.g. ``data.synthetic_bios.seed``, when it has one)."""
+        seeds = {"data": self.seed, "split": self.split_seed}
+        options = [self.source_record, *(v for v in self.source_record.values() if isinstance(v, dict))]
+        declared = [option["seed"] for option in options if isinstance(option.get("seed"), int)]
+        if declared:
+            seeds["source"] = declared[0]
+        return seeds
 
     def _warn_empty_groups(self) -> None:
         for split in ("val", "test"):
@@ -374,7 +391,7 @@ def _check_ids(table: Table, split: str, label_names: list[str], group_names: li
 
 
 def cooccurrence(table: Table, label_names: list[str], group_names: list[str]) -> dict[str, Any]:
-    """Measured P(group | label) of a table, with the counts behind it."""
+    """Measured P(group | label) of a table, with the counts behind it and each group's share of the rows."""
     counts = np.zeros((len(label_names), len(group_names)), dtype=np.int64)
     np.add.at(counts, (np.asarray(table["label"]), np.asarray(table["group"])), 1)
     per_label = counts.sum(axis=1)
@@ -387,5 +404,8 @@ def cooccurrence(table: Table, label_names: list[str], group_names: list[str]) -
     return {
         "p_group_given_label": rates,
         "counts": {label: dict(zip(group_names, counts[i].tolist(), strict=True)) for i, label in enumerate(label_names)},
+        "group_shares": {
+            group: (float(counts[:, j].sum() / counts.sum()) if counts.sum() else None) for j, group in enumerate(group_names)
+        },
         "num_rows": int(counts.sum()),
     }

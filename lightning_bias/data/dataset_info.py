@@ -1,9 +1,10 @@
 """``DatasetInfo``: what a data module tells the model and the plugins about the data it serves.
 
 Both data modules expose one as ``datamodule.info`` after ``setup``: the classification module with
-label and group names, per-split sizes and the measured train co-occurrence; the corpus module with
-sizes and the corpus record (no labels or groups). The model reads its label and group names from it,
-the bias report its co-occurrence and source, and plugins whatever they need — one typed hand-off
+label and group names, per-split sizes (before and after the mitigations), the measured co-occurrence
+of every split, the distribution the source declares and the seeds; the corpus module with sizes and the
+corpus record (no labels or groups). The model reads its label and group names from it, the bias report
+its co-occurrence, sizes, seeds and source, and plugins whatever they need — one typed hand-off
 instead of attribute lookups on the data module.
 """
 
@@ -22,8 +23,14 @@ class DatasetInfo:
         label_names: class names, index = label id (empty for a masked-LM corpus).
         group_names: protected-group names, index = group id (``female|black`` for intersectional groups).
         sizes: rows per split, e.g. ``{"train": 1400, "val": 300, "test": 300}``.
-        train_cooccurrence: measured P(group | label) of the train split with its counts
-            (``cooccurrence``), or ``None`` for a corpus.
+        sizes_before_mitigation: rows per split as loaded (a missing validation or test split already
+            cut from train), before the mitigations' transforms.
+        cooccurrence: per split, the measured P(group | label), its counts and the group shares
+            (``datamodule.cooccurrence``); empty for a corpus.
+        declared_distribution: per split, the distribution the source declares it generated (e.g. the
+            synthetic bios' ``female_rate``); empty when the source declares none.
+        seeds: the data module's seeds by role, e.g. ``{"data": 0, "split": 0, "source": 0}`` (training
+            order and samplers, the cut of missing splits, the source's own generator).
         source: where the data came from: the source's name and options (and, for a corpus, the
             sizes before and after every mitigation).
     """
@@ -31,8 +38,16 @@ class DatasetInfo:
     label_names: tuple[str, ...] = ()
     group_names: tuple[str, ...] = ()
     sizes: Mapping[str, int] = field(default_factory=dict)
-    train_cooccurrence: Mapping[str, Any] | None = None
+    sizes_before_mitigation: Mapping[str, int] = field(default_factory=dict)
+    cooccurrence: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    declared_distribution: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    seeds: Mapping[str, int] = field(default_factory=dict)
     source: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def train_cooccurrence(self) -> Mapping[str, Any] | None:
+        """The measured co-occurrence of the train split the model fine-tunes on; ``None`` for a corpus."""
+        return self.cooccurrence.get("train")
 
     @classmethod
     def of(cls, trainer: Any) -> DatasetInfo:

@@ -393,17 +393,17 @@ def check_generator_options(
     female_rate: float | Mapping[str, float] | str,
     ambiguity: float,
     occupations: Sequence[str] | None,
-    eval_female_rate: float | Mapping[str, float] | str | None = None,
+    eval_female_rate: float | Mapping[str, float] | str,
 ) -> tuple[str, ...]:
     """Check options of :func:`generate_bios` without generating; return the chosen occupations.
 
     Raises ``ValueError`` whose message starts with the argument's name (``female_rate=...``), as
-    :func:`generate_bios` would; ``eval_female_rate`` is checked like ``female_rate``.
+    :func:`generate_bios` would; ``eval_female_rate`` (the rate of the evaluation splits) is checked
+    like ``female_rate``.
     """
     chosen = _resolve_occupations(occupations)
     _resolve_female_rates(female_rate, chosen)
-    if eval_female_rate is not None:
-        _resolve_female_rates(eval_female_rate, chosen, "eval_female_rate")
+    _resolve_female_rates(eval_female_rate, chosen, "eval_female_rate")
     _check_probability(ambiguity, "ambiguity", "the share of bios lacking their occupation cue")
     return chosen
 

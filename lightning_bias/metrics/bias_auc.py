@@ -238,10 +238,10 @@ class BiasAUC(GroupScoreHistogramMetric):
 
 
 def summarise_bias_aucs(histograms: Tensor, power: float = F.JIGSAW_POWER) -> dict[str, Tensor]:
-    """Bias AUCs from ``[G, 2, B]`` histograms plus their power means and the Jigsaw final score (float64)."""
+    """Bias AUCs from ``[..., G, 2, B]`` histograms plus their power means and the Jigsaw final score (float64)."""
     aucs = F.bias_aucs(histograms)
     means = {
         f"{name}_power_mean": F.generalized_mean(aucs[name], power) for name in ("subgroup_auc", "bpsn_auc", "bnsp_auc")
     }
-    final = F.jigsaw_final_score(aucs["overall_auc"], torch.stack(list(means.values())))
+    final = F.jigsaw_final_score(aucs["overall_auc"], torch.stack(list(means.values()), dim=-1))
     return {**aucs, **means, "final_score": final}

@@ -9,10 +9,12 @@ from torch import Tensor
 
 from lightning_bias.metrics import functional as F
 from lightning_bias.metrics.bias_auc import add_histogram_state
-from lightning_bias.metrics.fairness_report import fairness_report, flat_fairness_metrics
+from lightning_bias.metrics.bootstrap import DEFAULT_REPLICATES
+from lightning_bias.metrics.fairness_report import DEFAULT_MIN_SUPPORT, fairness_report, flat_fairness_metrics
 from lightning_bias.metrics.group_confusion import GroupConfusionMetric
 from lightning_bias.metrics.input_validation import (
     ValueRange,
+    check_count,
     check_names,
     positive_class_scores,
 )
@@ -47,6 +49,12 @@ class FairnessMetrics(GroupConfusionMetric):
             ascending sequence); only for ``num_classes == 2``, where class 1 is the positive class.
         from_logits: the ``[N, 2]`` scores are logits (softmax is applied for the AUC histograms).
         auc_power: exponent of the generalised mean of the bias AUCs (-5 as in the Jigsaw benchmark).
+        min_support: a group x class cell with fewer true examples than this is flagged in ``report()``
+            (``small_cells``), and the markdown report marks its figures.
+        bootstrap_replicates: replicates behind the report's bootstrap intervals of gaps, ratios and AUCs
+            (drawn from the counts, so the cost does not grow with the number of examples); 0 leaves those
+            intervals out. Wilson and Newcombe intervals are always given.
+        bootstrap_seed: seed of the report's bootstrap, so the same counts give the same intervals.
         validate_args: check input value ranges in ``update`` (one host sync per call).
         kwargs: passed to :class:`torchmetrics.Metric`.
 
@@ -61,6 +69,10 @@ class FairnessMetrics(GroupConfusionMetric):
         >>> report = metric.report()
         >>> report["by_group"]["male"]["tpr"], round(report["gaps"]["dp_difference_max"], 4)
         ({'0': 1.0, '1': 0.5}, 0.3333)
+        >>> report["gaps"]["signed_by_class"]["tpr"]["female - male"]["1"]  # female's TPR minus male's
+        0.5
+        >>> len(report["small_cells"]["cells"])  # 1 or 2 examples per group and class, all under 10
+        4
     """
 
     histograms: Tensor
@@ -75,6 +87,9 @@ class FairnessMetrics(GroupConfusionMetric):
         thresholds: int | Sequence[float] | Tensor | None = None,
         from_logits: bool = False,
         auc_power: float = F.JIGSAW_POWER,
+        min_support: int = DEFAULT_MIN_SUPPORT,
+        bootstrap_replicates: int = DEFAULT_REPLICATES,
+        bootstrap_seed: int = 0,
         validate_args: bool = True,
         **kwargs: Any,
     ) -> None:
@@ -84,6 +99,9 @@ class FairnessMetrics(GroupConfusionMetric):
         self.class_names = check_names("class_names", class_names, num_classes, owner)
         self.from_logits = bool(from_logits)
         self.auc_power = float(auc_power)
+        self.min_support = check_count("min_support", min_support, 1, owner)
+        self.bootstrap_replicates = check_count("bootstrap_replicates", bootstrap_replicates, 0, owner)
+        self.bootstrap_seed = check_count("bootstrap_seed", bootstrap_seed, 0, owner)
         self.with_auc = thresholds is not None
         self._synced_counts: tuple[Tensor, Tensor | None] | None = None
         if self.with_auc:
@@ -132,7 +150,16 @@ class FairnessMetrics(GroupConfusionMetric):
                 dist_sync_fn=self.dist_sync_fn, should_sync=self._to_sync, should_unsync=self._should_unsync
             ):
                 confusion, histograms = self._count_snapshot()
-        return fairness_report(confusion, self.group_names, self.class_names, histograms, self.auc_power)
+        return fairness_report(
+            confusion,
+            self.group_names,
+            self.class_names,
+            histograms,
+            self.auc_power,
+            min_support=self.min_support,
+            bootstrap_replicates=self.bootstrap_replicates,
+            seed=self.bootstrap_seed,
+        )
 
     def reset(self) -> None:
         """Zero the counts (and forget the counts synced by the last ``compute``)."""

@@ -6,7 +6,9 @@ live on. The metric classes keep only integer counts as state and call these fun
 Conventions used throughout:
 
 * ``confusion`` is a ``[G, C, C]`` int64 tensor, ``confusion[g, y, p]`` = number of examples of group ``g``
-  with true class ``y`` predicted as class ``p``.
+  with true class ``y`` predicted as class ``p``. Every function of a confusion tensor or of its margins
+  (:class:`ConfusionMargins`) also accepts leading batch dimensions (``[..., G, C, C]``), which is how the
+  bootstrap replicates of :mod:`lightning_bias.metrics.intervals` are evaluated in one go.
 * Rates are one-vs-rest per class ``c`` within a group ``g``:
   TPR = #(pred=c, y=c) / #(y=c), FPR = #(pred=c, y!=c) / #(y!=c), selection rate = #(pred=c) / #(group).
   A rate whose denominator is zero is undefined and represented by NaN.
@@ -18,7 +20,7 @@ Conventions used throughout:
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import torch
 from torch import Tensor
@@ -40,10 +42,8 @@ def float_dtype_for(device: torch.device) -> torch.dtype:
 def safe_divide(numerator: Tensor, denominator: Tensor) -> Tensor:
     """Elementwise ``numerator / denominator`` in float, NaN where the denominator is zero."""
     dtype = float_dtype_for(numerator.device)
-    num = numerator.to(dtype)
     den = denominator.to(dtype)
-    nan = torch.full_like(num, float("nan"))
-    return torch.where(den > 0, num / torch.where(den > 0, den, torch.ones_like(den)), nan)
+    return torch.where(den > 0, numerator.to(dtype) / den, torch.nan)  # x/0 is computed, then replaced
 
 
 # ----------------------------------------------------------------------------------------------- counting
@@ -79,7 +79,8 @@ def group_confusion_counts(
                 [[0, 1],
                  [1, 0]]])
     """
-    flat_index = (groups.long() * num_classes + target.long()) * num_classes + pred_labels.long()
+    # (groups * C + target) * C + pred in two fused multiply-adds
+    flat_index = torch.add(pred_labels, torch.add(target, groups.long(), alpha=num_classes), alpha=num_classes)
     if out is None:
         out = torch.zeros(num_groups, num_classes, num_classes, dtype=torch.int64, device=flat_index.device)
     out.view(-1).index_add_(0, flat_index, torch.ones_like(flat_index))
@@ -136,22 +137,22 @@ def group_score_histograms(
 
 def group_sizes(confusion: Tensor) -> Tensor:
     """``[G, C, C]`` confusion -> ``[G]`` number of examples per group (int64)."""
-    return confusion.sum(dim=(1, 2))
+    return confusion.sum(dim=(-2, -1))
 
 
 def class_positives(confusion: Tensor) -> Tensor:
     """``[G, C, C]`` confusion -> ``[G, C]`` number of examples whose true class is ``c`` (int64)."""
-    return confusion.sum(dim=2)
+    return confusion.sum(dim=-1)
 
 
 def class_predictions(confusion: Tensor) -> Tensor:
     """``[G, C, C]`` confusion -> ``[G, C]`` number of examples predicted as class ``c`` (int64)."""
-    return confusion.sum(dim=1)
+    return confusion.sum(dim=-2)
 
 
 def true_positive_counts(confusion: Tensor) -> Tensor:
     """``[G, C, C]`` confusion -> ``[G, C]`` number of examples with ``pred = y = c`` (int64)."""
-    return torch.diagonal(confusion, dim1=1, dim2=2)
+    return torch.diagonal(confusion, dim1=-2, dim2=-1)
 
 
 def false_positive_counts(confusion: Tensor) -> Tensor:
@@ -161,7 +162,48 @@ def false_positive_counts(confusion: Tensor) -> Tensor:
 
 def class_negatives(confusion: Tensor) -> Tensor:
     """``[G, C, C]`` confusion -> ``[G, C]`` number of examples whose true class is not ``c`` (int64)."""
-    return group_sizes(confusion).unsqueeze(1) - class_positives(confusion)
+    return group_sizes(confusion).unsqueeze(-1) - class_positives(confusion)
+
+
+class ConfusionMargins(NamedTuple):
+    """The margins of a ``[..., G, C, C]`` confusion tensor that every rate and gap is a function of.
+
+    ``true_positives``, ``predictions`` and ``positives`` are ``[..., G, C]`` counts (``pred = y = c``,
+    ``pred = c``, ``y = c``), ``sizes`` the ``[..., G]`` group sizes. A bootstrap replicate only has to
+    redraw ``true_positives`` and ``predictions``: ``positives`` and ``sizes`` stay fixed when resampling
+    within group x true-class strata.
+    """
+
+    true_positives: Tensor
+    predictions: Tensor
+    positives: Tensor
+    sizes: Tensor
+
+    @property
+    def false_positives(self) -> Tensor:
+        """``[..., G, C]`` examples predicted as ``c`` whose true class is another."""
+        return self.predictions - self.true_positives
+
+    @property
+    def negatives(self) -> Tensor:
+        """``[..., G, C]`` examples whose true class is not ``c``."""
+        return self.sizes.unsqueeze(-1) - self.positives
+
+
+def confusion_margins(confusion: Tensor) -> ConfusionMargins:
+    """The :class:`ConfusionMargins` of a ``[..., G, C, C]`` confusion tensor."""
+    return ConfusionMargins(
+        true_positive_counts(confusion), class_predictions(confusion), class_positives(confusion), group_sizes(confusion)
+    )
+
+
+def margin_rates(margins: ConfusionMargins) -> dict[str, Tensor]:
+    """``{"tpr", "fpr", "selection_rate"}``: ``[..., G, C]`` rates from the margins (NaN where undefined)."""
+    return {
+        "tpr": safe_divide(margins.true_positives, margins.positives),
+        "fpr": safe_divide(margins.false_positives, margins.negatives),
+        "selection_rate": safe_divide(margins.predictions, margins.sizes.unsqueeze(-1)),
+    }
 
 
 def true_positive_rates(confusion: Tensor) -> Tensor:
@@ -183,17 +225,17 @@ def false_positive_rates(confusion: Tensor) -> Tensor:
 
 def selection_rates(confusion: Tensor) -> Tensor:
     """Share of each group predicted as each class: ``[G, C, C]`` -> ``[G, C]``, NaN for an empty group."""
-    return safe_divide(class_predictions(confusion), group_sizes(confusion).unsqueeze(1))
+    return safe_divide(class_predictions(confusion), group_sizes(confusion).unsqueeze(-1))
 
 
 def group_accuracies(confusion: Tensor) -> Tensor:
     """Accuracy within each group: ``[G, C, C]`` -> ``[G]``, NaN for an empty group."""
-    return safe_divide(true_positive_counts(confusion).sum(dim=1), group_sizes(confusion))
+    return safe_divide(true_positive_counts(confusion).sum(dim=-1), group_sizes(confusion))
 
 
 def overall_accuracy(confusion: Tensor) -> Tensor:
     """Accuracy over all examples: ``[G, C, C]`` -> scalar, NaN when there are no examples."""
-    return safe_divide(torch.diagonal(confusion, dim1=1, dim2=2).sum(), confusion.sum())
+    return safe_divide(true_positive_counts(confusion).sum(dim=(-2, -1)), confusion.sum(dim=(-3, -2, -1)))
 
 
 def macro_true_positive_rate(confusion: Tensor) -> Tensor:
@@ -207,19 +249,21 @@ def macro_true_positive_rate(confusion: Tensor) -> Tensor:
 
 def worst_group_accuracy(confusion: Tensor) -> Tensor:
     """Lowest accuracy over the non-empty groups: ``[G, C, C]`` -> scalar, NaN when all groups are empty."""
-    return _nan_aware_min(group_accuracies(confusion), dim=0)
+    return nan_aware_min(group_accuracies(confusion), dim=-1)
 
 
 # ------------------------------------------------------------------------------------------ gaps, ratios
 
 
-def _nan_aware_max(values: Tensor, dim: int) -> Tensor:
+def nan_aware_max(values: Tensor, dim: int) -> Tensor:
+    """Largest defined (non-NaN) value along ``dim``; NaN where none is defined."""
     defined = ~torch.isnan(values)
     largest = torch.where(defined, values, torch.full_like(values, -float("inf"))).amax(dim=dim)
     return torch.where(defined.any(dim=dim), largest, torch.full_like(largest, float("nan")))
 
 
-def _nan_aware_min(values: Tensor, dim: int) -> Tensor:
+def nan_aware_min(values: Tensor, dim: int) -> Tensor:
+    """Smallest defined (non-NaN) value along ``dim``; NaN where none is defined."""
     defined = ~torch.isnan(values)
     smallest = torch.where(defined, values, torch.full_like(values, float("inf"))).amin(dim=dim)
     return torch.where(defined.any(dim=dim), smallest, torch.full_like(smallest, float("nan")))
@@ -229,17 +273,17 @@ def rate_gaps(rates: Tensor) -> Tensor:
     """Per-class gap ``max - min`` over the groups where the rate is defined.
 
     Args:
-        rates: ``[G, C]`` rates, NaN where undefined.
+        rates: ``[..., G, C]`` rates, NaN where undefined.
 
     Returns:
-        ``[C]`` gaps, NaN for a class defined in fewer than two groups.
+        ``[..., C]`` gaps, NaN for a class defined in fewer than two groups.
 
     Example:
         >>> rate_gaps(torch.tensor([[0.9, 0.2, float("nan")], [0.6, float("nan"), 0.1], [0.7, 0.5, float("nan")]]))
         tensor([0.3000, 0.3000,    nan])
     """
-    defined_groups = (~torch.isnan(rates)).sum(dim=0)
-    gaps = _nan_aware_max(rates, dim=0) - _nan_aware_min(rates, dim=0)
+    defined_groups = (~torch.isnan(rates)).sum(dim=-2)
+    gaps = nan_aware_max(rates, dim=-2) - nan_aware_min(rates, dim=-2)
     return torch.where(defined_groups >= 2, gaps, torch.full_like(gaps, float("nan")))
 
 
@@ -247,15 +291,15 @@ def rate_ratios(rates: Tensor) -> Tensor:
     """Per-class ratio ``min / max`` over the groups where the rate is defined (1 = parity, lower = worse).
 
     Args:
-        rates: ``[G, C]`` rates, NaN where undefined.
+        rates: ``[..., G, C]`` rates, NaN where undefined.
 
     Returns:
-        ``[C]`` ratios, NaN for a class defined in fewer than two groups or whose largest rate is 0
+        ``[..., C]`` ratios, NaN for a class defined in fewer than two groups or whose largest rate is 0
         (0/0, as fairlearn's ``MetricFrame.ratio``).
     """
-    defined_groups = (~torch.isnan(rates)).sum(dim=0)
-    largest = _nan_aware_max(rates, dim=0)
-    smallest = _nan_aware_min(rates, dim=0)
+    defined_groups = (~torch.isnan(rates)).sum(dim=-2)
+    largest = nan_aware_max(rates, dim=-2)
+    smallest = nan_aware_min(rates, dim=-2)
     ratios = safe_divide(smallest, largest)
     return torch.where(defined_groups >= 2, ratios, torch.full_like(ratios, float("nan")))
 
@@ -272,7 +316,7 @@ def equalized_odds_gaps(tpr_gaps: Tensor, fpr_gaps: Tensor) -> Tensor:
 
 
 def aggregate_over_classes(values: Tensor, aggregate: ClassAggregate) -> Tensor:
-    """Reduce per-class values ``[C]`` over the classes where they are defined (not NaN).
+    """Reduce per-class values ``[..., C]`` over the classes (last dimension) where they are defined (not NaN).
 
     ``"rms"``: ``sqrt(mean(v**2))`` (GAP-RMS of De-Arteaga et al. 2019); ``"max"``/``"min"``/``"mean"``: as
     named; ``"none"``: ``values`` unchanged. The reduced value is NaN when no class is defined.
@@ -285,13 +329,13 @@ def aggregate_over_classes(values: Tensor, aggregate: ClassAggregate) -> Tensor:
     if aggregate == "none":
         return values
     if aggregate == "rms":
-        return torch.sqrt(torch.nanmean(values.square()))
+        return torch.sqrt(torch.nanmean(values.square(), dim=-1))
     if aggregate == "mean":
-        return torch.nanmean(values)
+        return torch.nanmean(values, dim=-1)
     if aggregate == "max":
-        return _nan_aware_max(values, dim=0)
+        return nan_aware_max(values, dim=-1)
     if aggregate == "min":
-        return _nan_aware_min(values, dim=0)
+        return nan_aware_min(values, dim=-1)
     raise ValueError(f"aggregate must be one of 'rms', 'max', 'min', 'mean', 'none'; got {aggregate!r}.")
 
 
@@ -325,6 +369,56 @@ def wilson_interval(successes: Tensor, trials: Tensor, z: float = Z_95) -> tuple
     return low, high
 
 
+def newcombe_interval(
+    successes_a: Tensor, trials_a: Tensor, successes_b: Tensor, trials_b: Tensor, z: float = Z_95
+) -> tuple[Tensor, Tensor]:
+    """Newcombe's hybrid score interval for the difference of two independent proportions ``p_a - p_b``.
+
+    Method 10 of Newcombe (1998, Statistics in Medicine 17:873): it combines the two Wilson intervals
+    ``[l_a, u_a]``, ``[l_b, u_b]`` as ``d - sqrt((p_a - l_a)**2 + (u_b - p_b)**2)`` and
+    ``d + sqrt((u_a - p_a)**2 + (p_b - l_b)**2)``. Unlike a bootstrap or Wald interval it keeps a sensible
+    width when a rate is 0 or 1 or rests on a handful of examples. Elementwise; NaN where a trial count is 0.
+
+    Example:
+        >>> low, high = newcombe_interval(torch.tensor(56), torch.tensor(70), torch.tensor(48), torch.tensor(80))
+        >>> round(float(low), 4), round(float(high), 4)  # Newcombe's example: 0.0524 to 0.3339
+        (0.0524, 0.3339)
+    """
+    p_a, p_b = safe_divide(successes_a, trials_a), safe_divide(successes_b, trials_b)
+    low_a, high_a = wilson_interval(successes_a, trials_a, z)
+    low_b, high_b = wilson_interval(successes_b, trials_b, z)
+    difference = p_a - p_b
+    low = difference - torch.sqrt((p_a - low_a).square() + (high_b - p_b).square())
+    high = difference + torch.sqrt((high_a - p_a).square() + (p_b - low_b).square())
+    return low, high
+
+
+def group_minus_rest(successes: Tensor, trials: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Signed per-class difference of each group's rate and the rate of all other groups pooled.
+
+    With two groups, row 0 is "group 0 minus group 1" (row 1 is its negative). With more, row ``g`` says
+    how far group ``g`` sits above (> 0) or below (< 0) everyone else for that class.
+
+    Args:
+        successes: ``[G, C]`` numerators of a rate (e.g. true positives).
+        trials: ``[G, C]`` denominators (e.g. examples of the class).
+
+    Returns:
+        ``(difference, low, high)``, each ``[G, C]``: the difference and its 95% Newcombe interval
+        (:func:`newcombe_interval`), NaN where either side has no trials.
+
+    Example:
+        >>> difference, low, high = group_minus_rest(torch.tensor([[8], [2]]), torch.tensor([[10], [4]]))
+        >>> difference.squeeze(1)
+        tensor([ 0.3000, -0.3000], dtype=torch.float64)
+    """
+    rest_successes = successes.sum(dim=-2, keepdim=True) - successes
+    rest_trials = trials.sum(dim=-2, keepdim=True) - trials
+    difference = safe_divide(successes, trials) - safe_divide(rest_successes, rest_trials)
+    low, high = newcombe_interval(successes, trials, rest_successes, rest_trials)
+    return difference, low, high
+
+
 # ------------------------------------------------------------------------------------------------- AUCs
 
 
@@ -355,7 +449,7 @@ def binned_auc(positive_histogram: Tensor, negative_histogram: Tensor) -> Tensor
 
 
 def bias_aucs(histograms: Tensor) -> dict[str, Tensor]:
-    """Overall AUROC and the bias AUCs of Borkan et al. (2019) from ``[G, 2, B]`` score histograms.
+    """Overall AUROC and the bias AUCs of Borkan et al. (2019) from ``[..., G, 2, B]`` score histograms.
 
     For each group ``g`` (the "subgroup"), the background is every other group:
 
@@ -367,12 +461,12 @@ def bias_aucs(histograms: Tensor) -> dict[str, Tensor]:
         dict with ``"overall_auc"`` (scalar) and ``"subgroup_auc"``, ``"bpsn_auc"``, ``"bnsp_auc"`` (each
         ``[G]``, NaN where the needed positives or negatives are absent).
     """
-    negatives = histograms[:, 0, :]
-    positives = histograms[:, 1, :]
-    total_negatives = negatives.sum(dim=0, keepdim=True)
-    total_positives = positives.sum(dim=0, keepdim=True)
+    negatives = histograms[..., 0, :]
+    positives = histograms[..., 1, :]
+    total_negatives = negatives.sum(dim=-2, keepdim=True)
+    total_positives = positives.sum(dim=-2, keepdim=True)
     return {
-        "overall_auc": binned_auc(total_positives[0], total_negatives[0]),
+        "overall_auc": binned_auc(total_positives, total_negatives).squeeze(-1),
         "subgroup_auc": binned_auc(positives, negatives),
         "bpsn_auc": binned_auc(total_positives - positives, negatives),
         "bnsp_auc": binned_auc(positives, total_negatives - negatives),
@@ -380,7 +474,7 @@ def bias_aucs(histograms: Tensor) -> dict[str, Tensor]:
 
 
 def generalized_mean(values: Tensor, power: float = JIGSAW_POWER) -> Tensor:
-    """Power mean ``(mean(v ** p)) ** (1 / p)`` over the defined (non-NaN) entries of ``[K]`` values.
+    """Power mean ``(mean(v ** p)) ** (1 / p)`` over the defined (non-NaN) entries of ``[..., K]`` values.
 
     With ``p = -5`` (the Jigsaw default) it is pulled towards the smallest value. NaN when no entry is
     defined; 0 when any defined entry is 0 and ``p < 0``.
@@ -390,8 +484,8 @@ def generalized_mean(values: Tensor, power: float = JIGSAW_POWER) -> Tensor:
         tensor(0.8413)
     """
     if power == 0:
-        return torch.exp(torch.nanmean(torch.log(values)))
-    return torch.nanmean(values.pow(power)).pow(1.0 / power)
+        return torch.exp(torch.nanmean(torch.log(values), dim=-1))
+    return torch.nanmean(values.pow(power), dim=-1).pow(1.0 / power)
 
 
 def jigsaw_final_score(overall_auc: Tensor, bias_auc_means: Tensor, overall_weight: float = 0.25) -> Tensor:
@@ -399,10 +493,10 @@ def jigsaw_final_score(overall_auc: Tensor, bias_auc_means: Tensor, overall_weig
 
     Args:
         overall_auc: scalar overall AUROC.
-        bias_auc_means: ``[3]`` generalised means of subgroup, BPSN and BNSP AUCs.
+        bias_auc_means: ``[..., 3]`` generalised means of subgroup, BPSN and BNSP AUCs.
         overall_weight: ``w0`` (0.25 in the benchmark, giving each bias AUC mean weight 0.25 too).
     """
-    return overall_weight * overall_auc + (1.0 - overall_weight) * bias_auc_means.mean()
+    return overall_weight * overall_auc + (1.0 - overall_weight) * bias_auc_means.mean(dim=-1)
 
 
 # ------------------------------------------------------------------------------------------ counterfactual

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from functools import cache
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -80,7 +81,9 @@ def predicted_labels(preds: object, num_classes: int, owner: str) -> tuple[Tenso
     """Turn ``[N, C]`` scores (argmax) or ``[N]`` integer labels into ``[N]`` predicted labels.
 
     Returns:
-        ``(labels, top_scores)``: ``top_scores`` is the ``[N]`` row maximum of ``[N, C]`` scores (NaN for a
+        ``(labels, top_scores)``: ``labels`` are int64, or bool (class 1 = True) for two-column scores;
+        ``top_scores`` is the scores to check for NaN/inf: the ``[N, 2]`` scores themselves for two
+        columns, else the ``[N]`` row maximum of ``[N, C]`` scores (NaN for a
         row holding a NaN, which then wins the argmax), for validation; ``None`` for ``[N]`` labels.
     """
     if not isinstance(preds, Tensor):
@@ -93,6 +96,11 @@ def predicted_labels(preds: object, num_classes: int, owner: str) -> tuple[Tenso
             )
         if preds.shape[0] == 0:
             return torch.zeros(0, dtype=torch.int64, device=preds.device), preds.new_zeros(0)
+        if num_classes == 2 and preds.is_floating_point():
+            # two columns: a comparison is the argmax (ties -> class 0, as torch.argmax) at a third of the
+            # cost of a reduction over a 2-wide dimension; both scores are then checked, not just the larger
+            negative, positive = preds.unbind(dim=1)
+            return positive > negative, preds
         # one pass gives both the argmax (first maximal index, as torch.argmax) and the row maxima
         top_scores, labels = preds.max(dim=1)
         return labels, top_scores
@@ -108,8 +116,7 @@ def predicted_labels(preds: object, num_classes: int, owner: str) -> tuple[Tenso
     )
 
 
-@dataclass(frozen=True)
-class ValueRange:
+class ValueRange(NamedTuple):
     """An inclusive range ``[low, high]`` that every value of ``tensor`` (called ``name``) must lie in."""
 
     name: str
@@ -129,8 +136,9 @@ def check_value_ranges(owner: str, ranges: Sequence[ValueRange]) -> None:
     if not ranges:
         return
     # per input one aminmax (NaN propagates to both ends, so it also reveals NaN/inf), one host copy in all
-    extremes = torch.cat([torch.stack(_min_max(item.tensor)).to(torch.float64) for item in ranges])
-    values = extremes.tolist()  # the single host synchronisation
+    extremes = [value for item in ranges for value in _min_max(item.tensor)]
+    # stack promotes every extreme to the float64 of the trailing anchor: one op, one copy to the host
+    values = torch.stack([*extremes, _float64_anchor(extremes[0].device)]).tolist()
     for index, item in enumerate(ranges):
         low, high = values[2 * index : 2 * index + 2]
         if item.tensor.is_floating_point() and not (math.isfinite(low) and math.isfinite(high)):
@@ -140,6 +148,12 @@ def check_value_ranges(owner: str, ranges: Sequence[ValueRange]) -> None:
                 f"{owner}: `{item.name}` must hold values in [{_format(item.low)}, {_format(item.high)}]; "
                 f"got values in [{_format(low)}, {_format(high)}].{(' ' + item.hint) if item.hint else ''}"
             )
+
+
+@cache
+def _float64_anchor(device: torch.device) -> Tensor:
+    """A float64 zero on ``device``: stacked with the extremes, it makes them all float64 (exact for ids)."""
+    return torch.zeros((), dtype=torch.float64, device=device)
 
 
 def _min_max(tensor: Tensor) -> tuple[Tensor, Tensor]:

@@ -4,7 +4,9 @@ Read top to bottom, one run is: build the model once the data's labels are known
 (``configure_model``); train on the weighted mean of per-example losses, passed through the
 mitigations' ``loss`` hooks; at each validation epoch log group-fairness metrics synced once
 across ranks; at the end of fit export a Hugging Face checkpoint and write the bias report of
-the validation split; at the end of ``validate`` and ``test`` write the report of that split.
+the validation split; at the end of ``validate`` and ``test`` write the report of that split (the
+``fit`` command tests right after fitting when the data has a test split). Every report also
+records its provenance (``models.report_provenance``).
 """
 
 from __future__ import annotations
@@ -24,11 +26,12 @@ from lightning_bias.data.batching import BatchKeys
 from lightning_bias.data.dataset_info import DatasetInfo
 from lightning_bias.data.option_checks import check_number
 from lightning_bias.metrics import FairnessMetrics
-from lightning_bias.mitigation import MitigationPipeline, report_sections
+from lightning_bias.mitigation import MitigationPipeline, plugins_of, report_sections
 from lightning_bias.models.classifier_head import load_pretrained_classifier
 from lightning_bias.models.export import export_hf
 from lightning_bias.models.optimization import adamw
 from lightning_bias.models.pretrained import MINILM_ALIAS, build_config, load_tokenizer, resolve_pretrained
+from lightning_bias.models.report_provenance import evaluation_distribution, plugin_record, run_provenance
 from lightning_bias.reports.artifacts import atomic_write_text, run_dir
 from lightning_bias.reports.bias_report import format_markdown, write_bias_report
 from lightning_bias.training.checkpoint_compatibility import check_checkpoint_compatible
@@ -48,6 +51,7 @@ class SequenceClassifier(pl.LightningModule):
         num_labels: number of classes; by default taken from the data module.
         learning_rate, weight_decay, warmup_ratio: AdamW with linear warm-up then linear decay.
         auc_thresholds: bins for score-based (AUC) fairness metrics on binary tasks; ``None`` disables them.
+        min_support: group x class cells with fewer true examples are flagged in the bias report.
         export_hf: write a Hugging Face checkpoint (``hf_export/``) at the end of fit.
     """
 
@@ -61,6 +65,7 @@ class SequenceClassifier(pl.LightningModule):
         weight_decay: float = 0.01,
         warmup_ratio: float = 0.1,
         auc_thresholds: int | None = None,
+        min_support: int = 10,
         export_hf: bool = True,
     ) -> None:
         super().__init__()
@@ -100,7 +105,8 @@ class SequenceClassifier(pl.LightningModule):
         self.label_names, self.group_names = list(info.label_names), list(info.group_names)
         self.pipeline = MitigationPipeline.from_callbacks(self.trainer.callbacks, "downstream")
         if self.val_metrics is None:
-            kwargs = {"group_names": self.group_names, "class_names": self.label_names}
+            kwargs = {"group_names": self.group_names, "class_names": self.label_names,
+                      "min_support": self.hparams.min_support}
             if self.hparams.auc_thresholds and len(self.label_names) == 2:
                 kwargs.update(thresholds=self.hparams.auc_thresholds, from_logits=True)
             self.val_metrics = FairnessMetrics(len(self.label_names), len(self.group_names), **kwargs)
@@ -230,10 +236,9 @@ class SequenceClassifier(pl.LightningModule):
             "split": split,
             **metrics_report,
             "train_cooccurrence": dict(self.dataset_info.train_cooccurrence or {}),
-            "mitigations": [
-                {"class": f"{type(m).__module__}.{type(m).__qualname__}", "stage": m.stage}
-                for m in self.pipeline.mitigations
-            ],
+            "evaluation_distribution": evaluation_distribution(self.dataset_info, split),
+            "mitigations": [plugin_record(m) for m in self.pipeline.mitigations],
+            "provenance": run_provenance(self.dataset_info, plugins_of(self.trainer.callbacks)),
             "model": self.hparams.model or "model_config",
             "runtime": runtime_record(self.trainer.num_devices, self.trainer.world_size),
             **report_sections(self.trainer.callbacks, split),

@@ -14,7 +14,9 @@ Read top to bottom, one ``pretrain`` run is:
 4. ``on_train_end`` (model still on its devices, DeepSpeed engine alive): measure intrinsic bias
    *after*, write ``hf_checkpoint/`` (consolidated full weights, safetensors, tokenizer; gathered
    under ZeRO-3; rank 0 writes to a temporary directory renamed into place) and
-   ``pretrain_report.json`` into the run directory.
+   ``pretrain_report.json`` and ``pretrain_report.md`` into the run directory. Masked-LM measures read
+   through a head the checkpoint did not have (calibrated, or trained here from new) are marked as
+   probe readings; the head-free measures (association tests, gender probe) read the encoder only.
 
 The checkpoint loads with ``AutoModelForSequenceClassification.from_pretrained(dir)``, so
 ``lightning_bias fit`` takes it as ``model:``. Weights of the original checkpoint that the
@@ -52,18 +54,24 @@ from lightning_bias.data.corpus import CorpusDataModule
 from lightning_bias.data.dataset_info import DatasetInfo
 from lightning_bias.data.option_checks import check_number
 from lightning_bias.intrinsic.masked_scoring import masked_lm_head
-from lightning_bias.intrinsic.suite import IntrinsicBiasOptions, headline_numbers, measure_intrinsic_bias
+from lightning_bias.intrinsic.suite import (
+    HeadOrigin,
+    IntrinsicBiasOptions,
+    headline_numbers,
+    measure_intrinsic_bias,
+)
 from lightning_bias.mitigation import MitigationPipeline
 from lightning_bias.models.classifier_head import load_report_held_back
 from lightning_bias.models.export import export_hf
 from lightning_bias.models.head_calibration import HeadCalibration, calibrate_head
 from lightning_bias.models.optimization import adamw
 from lightning_bias.models.pretrained import MINILM_ALIAS, build_config, load_tokenizer, resolve_pretrained
-from lightning_bias.reports.artifacts import run_dir, write_json_atomic
-from lightning_bias.reports.pretrain_report import build_pretrain_report
+from lightning_bias.reports.artifacts import atomic_write_text, run_dir, write_json_atomic
+from lightning_bias.reports.pretrain_report import build_pretrain_report, pretrain_markdown
 
 EXPORT_DIR = "hf_checkpoint"
 REPORT_FILE = "pretrain_report.json"
+MARKDOWN_REPORT_FILE = "pretrain_report.md"
 _RECENT_LOSSES = 20
 
 
@@ -182,8 +190,9 @@ class MaskedLanguageModel(pl.LightningModule):
         learning_rate, weight_decay, adam_epsilon: AdamW (no decay on biases and norm weights).
         warmup_steps, warmup_ratio: linear warm-up over max(warmup_steps, warmup_ratio * total steps),
             then linear decay to 0.
-        intrinsic: the intrinsic bias measures run before and after training (default: the
-            log-probability bias on the occupation templates); ``measure_intrinsic: false`` skips them.
+        intrinsic: the intrinsic bias measures run before and after training (default: the head-free
+            association tests and gender probe, and the log-probability bias on the occupation templates);
+            ``measure_intrinsic: false`` skips them.
         measure_intrinsic: run the intrinsic measures at all.
         export_dir: name of the Hugging Face checkpoint directory inside the run directory; ``null``
             disables the export.
@@ -328,12 +337,16 @@ class MaskedLanguageModel(pl.LightningModule):
     def on_fit_start(self) -> None:
         self.pipeline = MitigationPipeline.from_callbacks(self.trainer.callbacks, "upstream")
         if self.hparams.measure_intrinsic and self.intrinsic_before is None:
-            self.intrinsic_before = measure_intrinsic_bias(self.net, self.tokenizer, self.intrinsic_options)
+            self.intrinsic_before = measure_intrinsic_bias(
+                self.net, self.tokenizer, self.intrinsic_options, head=self._head_origin(trained=False)
+            )
             self._log_intrinsic("before", self.intrinsic_before)
 
     def on_train_end(self) -> None:
         if self.hparams.measure_intrinsic:
-            self.intrinsic_after = measure_intrinsic_bias(self.net, self.tokenizer, self.intrinsic_options)
+            self.intrinsic_after = measure_intrinsic_bias(
+                self.net, self.tokenizer, self.intrinsic_options, head=self._head_origin(trained=True)
+            )
             self._log_intrinsic("after", self.intrinsic_after)
         directory = run_dir(self.trainer)
         if self.hparams.export_dir:
@@ -361,8 +374,18 @@ class MaskedLanguageModel(pl.LightningModule):
                 world_size=self.trainer.world_size,
             )
             self.report_path = write_json_atomic(directory / REPORT_FILE, self.report)
-            rank_zero_info(f"pre-training report: {self.report_path}")
+            atomic_write_text(directory / MARKDOWN_REPORT_FILE, pretrain_markdown(self.report))
+            rank_zero_info(f"pre-training report: {self.report_path} (and {MARKDOWN_REPORT_FILE})")
         self.trainer.strategy.barrier("pretrain-report")
+
+    def _head_origin(self, trained: bool) -> HeadOrigin:
+        """Where the masked-LM head the measures read came from: the checkpoint's own, or a new one that is a
+        probe (calibrated, or trained here from new) or random weights (before training, uncalibrated)."""
+        if not self.initialised_keys:
+            return "own"
+        if trained:
+            return "trained_from_new"
+        return "calibrated" if self.head_calibration_report is not None else "random"
 
     def _training_summary(self) -> dict[str, Any]:
         """Losses averaged over ranks (a collective), steps and optimiser settings."""

@@ -3,7 +3,9 @@
 The report (``build_pretrain_report``) is the record a study aggregates: which model and corpus,
 how big the corpus was before and after each upstream mitigation, which mitigations ran with
 which arguments, steps and losses, and the intrinsic bias before and after training with the
-change between them. Values are plain JSON (NaN and infinities become ``null``).
+change between them. Values are plain JSON (NaN and infinities become ``null``). ``pretrain_markdown``
+renders it for people; masked-LM readings through a head the checkpoint did not have are marked as
+probe readings in both (``intrinsic.masked_lm_readings`` and the notes).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 from lightning_bias.intrinsic.suite import headline_numbers
 from lightning_bias.mitigation import Mitigation
 from lightning_bias.reports.artifacts import json_safe
+from lightning_bias.reports.intrinsic_markdown import intrinsic_markdown
 
 REPORT_VERSION = 1
 
@@ -80,7 +83,8 @@ def build_pretrain_report(
             "the checkpoint had no masked-LM head; a new head (decoder tied to the input embeddings) was "
             f"initialised and fitted to the frozen encoder ({head_calibration['steps']} steps over "
             f"{head_calibration['masked_positions']} masked positions of the corpus before mitigations), so the "
-            "intrinsic bias measured before training reads the pre-trained encoder"
+            "masked-LM measures before training read the pre-trained encoder through that head: they are probe "
+            "readings, not the scores of a language model"
         )
     elif initialised_keys:
         notes.append(
@@ -88,6 +92,14 @@ def build_pretrain_report(
             "initialised, so the intrinsic bias measured before training reflects a random head (set "
             "model.head_calibration to fit the head to the encoder first)"
         )
+    readings = {
+        when: result["masked_lm_head"]["readings"]
+        for when, result in (("before", intrinsic_before), ("after", intrinsic_after))
+        if result and "masked_lm_head" in result
+    }
+    notes += [f"intrinsic {when}: {result['masked_lm_head']['note']}"
+              for when, result in (("before", intrinsic_before), ("after", intrinsic_after))
+              if result and "masked_lm_head" in result and result["masked_lm_head"]["readings"] != "model"]
     return json_safe(
         {
             "kind": "pretrain",
@@ -106,6 +118,7 @@ def build_pretrain_report(
             "training": {**training, "strategy": strategy, "world_size": world_size},
             "intrinsic": {
                 "options": intrinsic_options,
+                "masked_lm_readings": readings,
                 "before": intrinsic_before,
                 "after": intrinsic_after,
                 "change": intrinsic_change(intrinsic_before, intrinsic_after),
@@ -114,3 +127,30 @@ def build_pretrain_report(
             "notes": notes,
         }
     )
+
+
+def pretrain_markdown(report: Mapping[str, Any]) -> str:
+    """``pretrain_report.md``: the model, the corpus sizes, the losses and the intrinsic bias before and after."""
+    corpus = report.get("corpus") or {}
+    training = report["training"]
+    lines = [
+        "# Pre-training report",
+        "",
+        f"- model: {report['model']['source']} (tokenizer {report['model']['tokenizer']})",
+        f"- mitigations: {', '.join(m['name'] for m in report['mitigations']) or 'none'}",
+        f"- corpus: {corpus.get('train_lines', '?')} training lines, {corpus.get('train_tokens', '?')} tokens",
+        f"- steps: {training['global_steps']}; loss {training['initial_loss']} -> {training['final_loss']}",
+        "",
+    ]
+    lines += [f"**Note:** {note}" for note in report["notes"]]
+    if report["notes"]:
+        lines.append("")
+    intrinsic = report["intrinsic"]
+    for when in ("before", "after"):
+        if intrinsic.get(when):
+            lines += [f"## Intrinsic bias {when} training", "", *intrinsic_markdown(intrinsic[when])]
+    change = intrinsic.get("change")
+    if change:
+        lines += ["## Change (after - before)", "", "| number | change |", "|---|---|"]
+        lines += [f"| {key} | {'n/a' if value is None else format(value, '+.4f')} |" for key, value in change.items()]
+    return "\n".join(lines).rstrip() + "\n"

@@ -8,10 +8,11 @@ import pandas as pd
 import pytest
 import torch
 from conftest import TINY_MODEL_CONFIG, run_cli
-from transformers import AutoModelForMaskedLM, GPT2Config
+from transformers import AutoModel, AutoModelForMaskedLM, GPT2Config
 
 from lightning_bias.commands.evaluate_intrinsic import evaluate_intrinsic
 from lightning_bias.intrinsic import log_probability_bias
+from lightning_bias.intrinsic.seed_variation import combine
 from lightning_bias.models.head_calibration import HeadCalibration
 from lightning_bias.models.pretrained import build_config, load_tokenizer
 
@@ -73,5 +74,50 @@ def test_evaluate_intrinsic_input_errors(tmp_path, tokenizer, tiny_model):
     with pytest.raises(ValueError, match="head_calibration.max_epochs must be >= 1"):
         evaluate_intrinsic(_save_checkpoint(tiny_model, tmp_path / "mlm", tokenizer),
                            head_calibration=HeadCalibration(max_epochs=0))
-    with pytest.warns(UserWarning, match="cls.predictions"), pytest.raises(ValueError, match="no trained masked-LM head"):
-        evaluate_intrinsic("minilm", batch_size=8)
+    headless = _headless_checkpoint(tmp_path / "headless", tokenizer)
+    for asked in ({"crows_pairs": _crows(tmp_path / "pairs.csv")}, {"log_probability": True}):
+        with pytest.warns(UserWarning, match="cls.predictions"), pytest.raises(ValueError, match="no trained masked-LM head"):
+            evaluate_intrinsic(headless, batch_size=8, **asked)
+    with pytest.raises(ValueError, match="empty list of models"):
+        evaluate_intrinsic([])
+
+
+def _headless_checkpoint(directory, tokenizer, seed: int = 0) -> str:
+    """A bare encoder (no masked-LM head), like the packaged MiniLM sentence encoder."""
+    torch.manual_seed(seed)
+    return _save_checkpoint(AutoModel.from_config(build_config(dict(TINY_MODEL_CONFIG))), directory, tokenizer)
+
+
+def test_a_headless_encoder_gets_the_head_free_measures_only(tmp_path, tokenizer):
+    with pytest.warns(UserWarning, match="cls.predictions"):
+        result = evaluate_intrinsic(_headless_checkpoint(tmp_path / "enc", tokenizer), batch_size=32,
+                                    output=str(tmp_path / "out.json"))
+    assert result["masked_lm_head"]["origin"] == "absent" and "were not run" in result["masked_lm_head"]["note"]
+    assert set(result["measures"]) == {"masked_lm_head", "association_test", "gender_probe"}
+    assert "gender_probe/accuracy" in result["summary"] and result["options"]["log_probability"] is False
+    markdown = (tmp_path / "out.md").read_text()
+    assert "Association tests" in markdown and "Masked-LM measures" not in markdown
+
+
+def test_several_seeds_give_intervals_over_seeds(tmp_path, tokenizer, capsys):
+    seeds = [_headless_checkpoint(tmp_path / f"seed{seed}", tokenizer, seed) for seed in range(3)]
+    output = tmp_path / "seeds.json"
+    with pytest.warns(UserWarning, match="cls.predictions"):
+        code, _ = run_cli(["evaluate-intrinsic", "--model", f"[{', '.join(seeds)}]", "--batch_size", "32",
+                           "--output", str(output)], capsys)
+    assert code == 0
+    written = json.loads(output.read_text())
+    assert written["models"] == seeds and len(written["runs"]) == 3
+    for key, interval_key in (("gender_probe/accuracy", ("gender_probe", "accuracy_ci95")),
+                              ("association_test/gender_terms_occupations/effect_size",
+                               ("association_test", "gender_terms_occupations", "effect_size_ci95"))):
+        values = [run["summary"][key] for run in written["runs"]]
+        intervals = []
+        for run in written["runs"]:
+            found = run["measures"]
+            for part in interval_key:
+                found = found[part]
+            intervals.append(found)
+        assert written["across_seeds"][key] == combine(values, intervals)
+        assert written["across_seeds"][key]["seeds"] == 3 and written["across_seeds"][key]["between_seed_sd"] > 0
+    assert "## Over seeds" in (tmp_path / "seeds.md").read_text()

@@ -53,6 +53,26 @@ def test_tiny_fit_writes_report_export_and_metrics(tmp_path, capsys):
     assert (export / "model.safetensors").is_file() and (export / "tokenizer.json").is_file()
     metrics = pd.read_csv(run / "metrics.csv")
     assert "val/tpr_gap_rms" in metrics.columns and metrics["val/tpr_gap_rms"].notna().any()
+    assert metrics["test/accuracy"].notna().any()  # the fit tested too: its data has a test split
+
+    test_report = json.loads((run / "bias_report_test.json").read_text())
+    assert test_report["split"] == "test" and test_report["num_examples"] == 60
+    assert (run / "bias_report_test.md").read_text().startswith("# Bias report — test split")
+    for split, written in (("val", report), ("test", test_report)):
+        # evaluated on balanced splits (the default), whatever the stereotypical train rate
+        evaluated = written["evaluation_distribution"]
+        assert evaluated["split"] == split and evaluated["num_rows"] == 60
+        assert evaluated["declared"] == {"female_rate": 0.5, "ambiguity": 0.5}
+        assert sum(evaluated["group_shares"].values()) == pytest.approx(1.0)
+        provenance = written["provenance"]
+        assert provenance["seeds"] == {"global": 0, "data": 0, "split": 0, "source": 0, "plugins": {}}
+        assert provenance["source"]["name"] == "synthetic_bios"
+        assert provenance["source"]["synthetic_bios"] == {
+            "num_examples": 400, "female_rate": "stereotypical", "eval_female_rate": 0.5, "ambiguity": 0.5,
+            "occupations": None, "seed": 0}
+        assert provenance["train_size"] == {"before_mitigation": 280, "after_mitigation": 280}
+        assert written["mitigations"] == [] and provenance["evaluations"] == []
+    assert "## Provenance" in (run / "bias_report.md").read_text()
 
 
 def test_test_and_predict_from_checkpoint(tmp_path, capsys):

@@ -52,7 +52,9 @@ def last_line(text: str) -> str:
 def test_test_and_predict_on_a_checkpoint_write_into_its_run_dir_keeping_the_fits_files(fitted, capsys):
     run = fitted / "lightning_logs" / "version_0"
     fit_files = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
-    assert {"metrics.csv", "config.yaml", "hparams.yaml", "bias_report.json"} <= set(fit_files)
+    assert {"metrics.csv", "config.yaml", "hparams.yaml", "bias_report.json", "bias_report_test.json"} <= set(fit_files)
+    fits_test_report = json.loads(fit_files.pop("bias_report_test.json"))  # the fit tested its last weights
+    del fit_files["bias_report_test.md"]
     checkpoint = run / "checkpoints" / "last.ckpt"
 
     code, out, err = run_command(["test", *FAST, f"--trainer.default_root_dir={fitted}", f"--ckpt_path={checkpoint}"],
@@ -62,6 +64,10 @@ def test_test_and_predict_on_a_checkpoint_write_into_its_run_dir_keeping_the_fit
     report = json.loads((run / "bias_report_test.json").read_text())
     assert report["split"] == "test" and report["num_examples"] == 60
     assert (run / "bias_report_test.md").read_text().startswith("# Bias report")
+    assert report["evaluation_distribution"] == fits_test_report["evaluation_distribution"]
+    assert report["overall"]["accuracy"] == fits_test_report["overall"]["accuracy"]  # the same weights, measured
+    assert {g: v["accuracy"] for g, v in report["by_group"].items()} == {
+        g: v["accuracy"] for g, v in fits_test_report["by_group"].items()}
     assert "test/accuracy" in pd.read_csv(run / "metrics_test.csv").columns
     assert "ckpt_path" in (run / "config_test.yaml").read_text() and (run / "hparams_test.yaml").is_file()
 

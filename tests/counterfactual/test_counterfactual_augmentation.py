@@ -60,7 +60,7 @@ def test_in_place_rewrites_every_row(gender):
     swapped = augment(TEXTS, gender.swap_with_count, "in_place")
     assert swapped.texts == SWAPPED and swapped.sources == [0, 1, 2, 3]
     scrubbed = augment(["Mr. Smith spoke.", *TEXTS], gender.neutralize_with_count, "in_place")
-    assert scrubbed.texts == ["Smith spoke.", "They is a nurse.", "The report is late.", "They thanked their father.",
+    assert scrubbed.texts == ["Smith spoke.", "They are a nurse.", "The report is late.", "They thanked their father.",
                               "_ codes."]
     assert scrubbed.rows_changed == 4  # a title alone changes a row too
 

@@ -7,7 +7,13 @@ import random
 
 import pytest
 
-from lightning_bias.counterfactual import AttributeSwapper, WordList, builtin_term_files, read_word_list
+from lightning_bias.counterfactual import (
+    AttributeSwapper,
+    WordList,
+    builtin_name_files,
+    builtin_term_files,
+    read_word_list,
+)
 
 
 @pytest.fixture(scope="module")
@@ -90,11 +96,11 @@ def test_counting(gender):
 
 
 def test_characters_whose_lower_case_changes_length_still_swap(gender):
-    # "İ".lower() is two code points: the swapper falls back to case-insensitive matching on the original.
+    # "İ".lower() is two code points: the swapper keeps it in place when lowering, so matching stays aligned.
     text = "İstanbul: he met her there, then HIS brother"
     assert gender.swap_with_count(text) == ("İstanbul: she met him there, then HER sister", 4)
     assert gender.swap_with_count("İ he she") == ("İ she he", 2)
-    assert gender.neutralize_with_count("İ he met Mr. Smith") == ("İ they met Mr. Smith", 2)  # titles stay here
+    assert gender.neutralize_with_count("İ he met Mr. Smith") == ("İ they met Smith", 2)
 
 
 def test_swap_is_an_involution_on_unambiguous_text(gender):
@@ -112,6 +118,7 @@ def test_swap_is_an_involution_on_unambiguous_text(gender):
         and isinstance(mapping.get(target.lower()), str)
         and mapping[target.lower()].lower() == word
         and plain(mapping[target.lower()])
+        and word not in ("sir", "madam", "lady", "gentleman")  # before a name: "Sir X" -> "Dame Y", "Lady X" -> "Lord Y"
     )
     assert len(reversible) > 400
     filler = "the a of and to in was on with by at from that it for as is long very old new".split()
@@ -121,7 +128,10 @@ def test_swap_is_an_involution_on_unambiguous_text(gender):
         for _ in range(rng.randint(1, 15)):
             word = rng.choice(reversible) if rng.random() < 0.4 else rng.choice(filler)
             form = rng.choice([str.lower, str.upper, str.capitalize])
-            words.append(form(word) + rng.choice(["", "", ",", ".", "'s"]))
+            # "'s" only on words whose counterpart's possessive keeps it: plural possessives change their
+            # apostrophe ("ladies'" <-> "gentlemen's"), so they are not involutions
+            suffixes = ["", "", ",", "."] + (["'s"] if not word.endswith(("s", "men")) else [])
+            words.append(form(word) + rng.choice(suffixes))
         text = " ".join(words)
         assert swap(gender, swap(gender, text)) == text, text
 
@@ -265,3 +275,101 @@ def test_from_options_picks_builtin_or_user_lists(tmp_path):
 def test_from_options_rejects_bad_choices(options, needle):
     with pytest.raises(ValueError, match=needle):
         AttributeSwapper.from_options(**options)
+
+
+# ---------------------------------------------------------------- errors measured on real text (issue 13)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # "her" as an object before an adjective or a bare verb, and after causative verbs
+        ("It made her happy.", "It made him happy."),
+        ("They watched her sing.", "They watched him sing."),
+        ("It makes her look professional.", "It makes him look professional."),
+        ("He would not let her talk", "She would not let him talk"),
+        ("He saw her leaving.", "She saw him leaving."),
+        # ... and a determiner before a modified noun
+        ("her happy childhood", "his happy childhood"),
+        ("her most famous role", "his most famous role"),
+        ("She made her debut.", "He made his debut."),
+        # "his" becomes "hers" only where it stands alone
+        ("His only appearance was his best.", "Her only appearance was her best."),
+        ("He does his best to help.", "She does her best to help."),
+        ("his later years", "her later years"),
+        ("his well-known novel", "her well-known novel"),
+        ("The book is his, and his was better.", "The book is hers, and hers was better."),
+        # plural possessives
+        ("the ladies' lounge and the gentlemen's club", "the gentlemen's lounge and the ladies' club"),
+        ("James' car", "Patricia's car"),
+        # first names inside place and institution names, and surnames, stay
+        ("He moved to San Francisco and St. Mary's Hospital.", "She moved to San Francisco and St. Mary's Hospital."),
+        ("She studied at George Washington University.", "He studied at George Washington University."),
+        ("songs by Bob Dylan and D. H. Lawrence", "songs by Bob Dylan and D. H. Lawrence"),
+        ("Michael Cole met Nancy Carolyn Martin's son.", "Linda Cole met Daniel Patrick Martin's daughter."),
+        # gendered words inside the names of organisations and works stay; person titles change
+        ("a grant from the Office on Violence Against Women", "a grant from the Office on Violence Against Women"),
+        ("He studied at Duke University.", "She studied at Duke University."),
+        ("Nero became Emperor.", "Nero became Empress."),
+        ("He holds an MS in Nursing.", "She holds an MS in Nursing."),
+        ("Sir Robert Lorimer", "Dame Jennifer Lorimer"),
+    ],
+)
+def test_swaps_measured_wrong_on_real_text(gender, text, expected):
+    assert swap(gender, text) == expected
+
+
+def test_unlisted_first_names_after_a_title_get_a_fixed_counterpart_of_the_other_gender(gender):
+    female_names = {group.words[1] for group in read_word_list(builtin_name_files("gender")[0]).groups}
+    text = "Dr. Xyla Qorvan practices in Pune; Dr.Xyla's clinic. She completed BDS."
+    swapped, count = gender.swap_with_count(text)
+    counterpart = swapped.split()[1]
+    assert counterpart in {group.words[0] for group in read_word_list(builtin_name_files("gender")[0]).groups}
+    assert swapped == f"Dr. {counterpart} Qorvan practices in Pune; Dr.{counterpart}'s clinic. He completed BDS."
+    assert count == 3 and swap(gender, text) == swapped  # the same counterpart every time
+    assert swap(gender, "Mr. Zorvek Brandt left.").split()[1] in female_names  # the title tells the gender
+    # Dr without subject pronouns (or with a tie) tells no gender: the unlisted name stays
+    assert gender.swap_with_count("Dr. Xyla Qorvan practices.") == ("Dr. Xyla Qorvan practices.", 0)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("She is based in Ohio.", "They are based in Ohio."),
+        ("He also works as a nurse; she currently teaches.", "They also work as a nurse; they currently teach."),
+        ("She studies and he goes; she does; he has; she wasn't.",
+         "They study and they go; they do; they have; they weren't."),
+        ("She's been there and he's here.", "They've been there and they're here."),
+        ("He said she was late.", "They said they were late."),
+        ("He moved to San Francisco.", "They moved to San Francisco."),
+        ("Dr. Aparna Sharma practices here. She completed BDS.", "Dr. _ Sharma practices here. They completed BDS."),
+    ],
+)
+def test_neutralize_keeps_verbs_in_agreement_and_places_intact(gender, text, expected):
+    assert neutralize(gender, text) == expected
+
+
+# ---------------------------------------------------------------- subject-only swap (bios)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected", "swapped"),
+    [
+        # relatives and words of the other gender are third parties: they keep their gender
+        ("She lives with her husband Dr. Patrick Gannon; she is an actress.",
+         "He lives with his husband Dr. Patrick Gannon; he is an actor.", 4),
+        ("Dr. Xyla Sharma works with Dr. Rohan Mehta. She trained him and she thanked his team.", None, 3),
+        # plural nouns name groups, not the subject
+        ("He treats men and women; his wife Mary helps him.", "She treats men and women; her wife Mary helps her.", 3),
+        # no pronoun majority: every word is swapped
+        ("John met Mary.", "Mary met John.", 2),
+    ],
+)
+def test_subject_swap_keeps_third_parties(gender, text, expected, swapped):
+    result, count = gender.swap_subject_with_count(text)
+    assert count == swapped
+    if expected is not None:
+        assert result == expected
+    else:  # the subject's unlisted name gets a male counterpart; Rohan, "him" and "his" (male) stay
+        assert result.startswith("Dr. ") and "Xyla" not in result
+        assert result.endswith("Sharma works with Dr. Rohan Mehta. He trained him and he thanked his team.")

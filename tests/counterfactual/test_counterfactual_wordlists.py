@@ -161,3 +161,17 @@ def test_builtin_gender_list_covers_common_reference_pairs():
     words = {word.rstrip(".") for pair in pairs for word in pair}
     covered = {word for word in words if word in vocabulary}
     assert len(covered) / len(words) >= 0.85, sorted(words - covered)
+
+
+def test_every_first_name_of_the_synthetic_bios_generator_swaps_to_the_other_gender():
+    # Scrubbing and CDA of the synthetic bios rely on it: a name missing from the lists keeps its gender.
+    from lightning_bias.data.synthetic_bios import bios_vocabulary
+
+    pairs = read_word_list(builtin_name_files("gender")[0], is_names=True).groups
+    male = {group.words[0].lower() for group in pairs}  # the file's columns are male<TAB>female
+    female = {group.words[1].lower() for group in pairs}
+    counterparts = AttributeSwapper.builtin("gender").counterparts
+    generator = bios_vocabulary().first_names
+    for group, other in (("male", female), ("female", male)):
+        missing = [name for name in generator[group] if counterparts.get(name.lower(), "").lower() not in other]
+        assert not missing, f"{group} generator names without a counterpart of the other gender: {missing}"

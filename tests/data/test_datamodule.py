@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datasets
 import numpy as np
+import pandas as pd
 import pytest
 import pytorch_lightning as pl
 import torch
@@ -11,6 +12,7 @@ import torch
 from lightning_bias.data.batching import BatchKeys
 from lightning_bias.data.datamodule import BiasDataModule, cooccurrence
 from lightning_bias.data.samplers import DistributedWeightedSampler
+from lightning_bias.data.synthetic_bios import generate_bios
 from lightning_bias.mitigation import Mitigation
 from lightning_bias.models.pretrained import load_tokenizer
 
@@ -92,6 +94,36 @@ def test_setup_gives_info_tables_and_batches(tmp_path, tokenizer):
     batch = next(iter(data.train_dataloader()))
     assert set(batch) == {BatchKeys.INPUT_IDS, BatchKeys.ATTENTION_MASK, BatchKeys.LABELS, BatchKeys.GROUPS}
     assert batch[BatchKeys.INPUT_IDS].shape[1] <= data.max_length
+
+
+def test_info_records_sizes_before_mitigation_every_splits_distribution_and_the_seeds(tmp_path, tokenizer):
+    data = _module(tmp_path, tokenizer, _Halving(), seed=5, split_seed=7)
+    data.setup("fit")
+    info = data.info
+    assert info.sizes_before_mitigation == {"train": 280, "val": 60, "test": 60, "predict": 60}
+    assert info.sizes["train"] == 140
+    assert info.seeds == {"data": 5, "split": 7, "source": 1}  # source: data.synthetic_bios.seed
+    names = (list(info.label_names), list(info.group_names))
+    assert info.cooccurrence == {split: cooccurrence(table, *names) for split, table in data.tables.items()}
+    assert info.cooccurrence["train"] is info.train_cooccurrence
+    groups = np.asarray(data.tables["test"]["group"])
+    assert info.cooccurrence["test"]["group_shares"] == {"male": float((groups == 0).mean()),
+                                                         "female": float((groups == 1).mean())}
+    # what the synthetic source declares: the configured train rate, balanced evaluation splits
+    assert info.declared_distribution == {"train": {"female_rate": "stereotypical", "ambiguity": 0.3},
+                                          "val": {"female_rate": 0.5, "ambiguity": 0.3},
+                                          "test": {"female_rate": 0.5, "ambiguity": 0.3}}
+
+
+def test_a_source_that_declares_nothing_and_has_no_seed(tmp_path, tokenizer):
+    bios = generate_bios(200, seed=2)
+    path = tmp_path / "bios.csv"
+    pd.DataFrame({"text": bios.texts, "label": bios.labels, "group": bios.groups}).to_csv(path, index=False)
+    data = BiasDataModule(source="files", files={"train": str(path)}, label_names=list(bios.label_names),
+                          group_names={"group": list(bios.group_names)}, cache_dir=str(tmp_path / "cache"))
+    data.connect(tokenizer)
+    data.setup("fit")
+    assert data.info.declared_distribution == {} and data.info.seeds == {"data": 0, "split": 0}
 
 
 def test_transforms_run_in_order_and_every_output_is_checked(tmp_path, tokenizer):

@@ -7,6 +7,7 @@ import json
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 
 from lightning_bias.data.corpus import CorpusDataModule
@@ -21,6 +22,7 @@ from lightning_bias.data.sources.encoding import ColumnMapping
 from lightning_bias.data.sources.files import FilesSource
 from lightning_bias.data.sources.hub import HubSource
 from lightning_bias.data.sources.synthetic_bios import SyntheticBiosSource
+from lightning_bias.data.synthetic_bios import STEREOTYPICAL_FEMALE_RATE
 from lightning_bias.models.pretrained import load_tokenizer
 from lightning_bias.plugin_registry import SOURCES, load_entry
 
@@ -121,7 +123,8 @@ def test_source_options_are_checked_against_the_source(third_party_source):
 
 def test_unknown_source_lists_the_installed_ones():
     with pytest.raises(ValueError, match=r"unknown data source 'csv_files' \(data.source\); installed "
-                                         r"ClassificationSources: files, hub, synthetic_bios"):
+                                         r"ClassificationSources: bias_in_bios, files, gab_hate_corpus, hub, sst2, "
+                                         r"stormfront, synthetic_bios, wiki_toxicity"):
         BiasDataModule(source="csv_files")
     with pytest.raises(ValueError, match="unknown data source 'hf'.*installed CorpusSources: hub_text, text_files"):
         CorpusDataModule(source="hf")
@@ -129,7 +132,8 @@ def test_unknown_source_lists_the_installed_ones():
 
 def test_a_source_of_the_other_kind_is_refused():
     with pytest.raises(ValueError, match="'text_files' is a CorpusSource, but this data module reads "
-                                         "ClassificationSources: files, hub, synthetic_bios"):
+                                         "ClassificationSources: bias_in_bios, files, gab_hate_corpus, hub, sst2, "
+                                         "stormfront, synthetic_bios, wiki_toxicity"):
         BiasDataModule(source="text_files")
     with pytest.raises(ValueError, match="'files' is a ClassificationSource, but this data module reads CorpusSources"):
         CorpusDataModule(source="files")
@@ -225,3 +229,33 @@ def test_synthetic_bios_source_accepts_a_mapping_of_options():
     loaded = SyntheticBiosSource({"num_examples": 200, "seed": 3}, val_fraction=0.1, test_fraction=0.0).load()
     assert {split: len(t) for split, t in loaded.tables.items()} == {"train": 180, "val": 20}
     assert loaded.group_names == ["male", "female"]
+
+
+def _female_counts(table) -> dict[int, tuple[int, int]]:
+    """Per label id: (female rows, rows)."""
+    labels, groups = np.asarray(table["label"]), np.asarray(table["group"])
+    return {int(y): (int((groups[labels == y] == 1).sum()), int((labels == y).sum())) for y in np.unique(labels)}
+
+
+def test_synthetic_bios_evaluation_splits_do_not_move_with_the_train_rate():
+    loaded = {rate: SyntheticBiosSource({"num_examples": 1000, "seed": 3, "female_rate": rate}).load().tables
+              for rate in ("stereotypical", 0.1, 0.9)}
+    for split in ("val", "test"):
+        rows = [tables[split].to_dict() for tables in loaded.values()]
+        assert rows[0] == rows[1] == rows[2], f"the {split} split changed with the train female_rate"
+    assert loaded[0.1]["train"]["group"] != loaded[0.9]["train"]["group"]  # the condition itself did change
+    for split in ("val", "test"):  # balanced by default: round(0.5 n) women per occupation
+        for female, n in _female_counts(loaded[0.9][split]).values():
+            assert female == round(0.5 * n)
+
+
+def test_synthetic_bios_evaluation_rate_can_be_set_and_is_declared():
+    source = SyntheticBiosSource({"num_examples": 1000, "seed": 3, "female_rate": 0.2,
+                                  "eval_female_rate": "stereotypical"}, test_fraction=0.0)
+    loaded = source.load()
+    test_like, names = loaded.tables["val"], loaded.label_names
+    for y, (female, n) in _female_counts(test_like).items():
+        assert female == round(STEREOTYPICAL_FEMALE_RATE[names[y]] * n)
+    assert source.declared_distribution() == {"train": {"female_rate": 0.2, "ambiguity": 0.3},
+                                              "val": {"female_rate": "stereotypical", "ambiguity": 0.3}}
+    assert SyntheticBiosSource().declared_distribution()["test"] == {"female_rate": 0.5, "ambiguity": 0.3}

@@ -80,6 +80,40 @@ def reference_equalized_odds(tpr_gap: np.ndarray, fpr_gap: np.ndarray) -> np.nda
     return np.array(result)
 
 
+def reference_counts(pred, target, groups, num_classes: int, num_groups: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """(successes, trials) ``[G, C]`` of TPR, FPR and selection rate, counted row by row."""
+    shape = (num_groups, num_classes)
+    tp, positives, fp, negatives, selected, sizes = (np.zeros(shape, np.int64) for _ in range(6))
+    for p, y, g in zip(pred, target, groups, strict=True):
+        for c in range(num_classes):
+            positives[g, c] += y == c
+            negatives[g, c] += y != c
+            tp[g, c] += (y == c) and (p == c)
+            fp[g, c] += (y != c) and (p == c)
+            selected[g, c] += p == c
+            sizes[g, c] += 1
+    return {"tpr": (tp, positives), "fpr": (fp, negatives), "selection_rate": (selected, sizes)}
+
+
+def reference_corrected_rms(successes: np.ndarray, trials: np.ndarray) -> float:
+    """sqrt(max(0, mean over classes of gap**2 - v)), v the unbiased binomial variances of the extreme pair."""
+    excess = []
+    for k, n in zip(successes.T, trials.T, strict=True):
+        defined = np.flatnonzero(n > 0)
+        if defined.size < 2:
+            continue
+        rates, sizes = k[defined] / n[defined], n[defined]
+        highest = int(np.argmax(rates))
+        lowest = int(np.argmin(np.where(np.arange(rates.size) == highest, np.inf, rates)))
+        pooled = k.sum() / n.sum()
+        variances = [
+            rates[i] * (1 - rates[i]) / (sizes[i] - 1) if sizes[i] > 1 else pooled * (1 - pooled) / sizes[i]
+            for i in (highest, lowest)
+        ]
+        excess.append((rates[highest] - rates[lowest]) ** 2 - sum(variances))
+    return math.sqrt(max(0.0, float(np.mean(excess)))) if excess else NAN
+
+
 def reference_aggregate(values: np.ndarray, how: str):
     defined = values[~np.isnan(values)]
     if how == "none":
@@ -201,6 +235,7 @@ def test_fairness_metrics_compute_and_report_match_numpy_reference(case) -> None
     feed(metric, batches)
 
     overall_tpr = reference_rates(pred, target, np.zeros_like(groups), num_classes, 1)[0][0]
+    counts = reference_counts(pred, target, groups, num_classes, num_groups)
     expected_flat = {
         "accuracy": float((pred == target).mean()) if pred.size else NAN,
         "macro_tpr": reference_aggregate(overall_tpr, "mean"),
@@ -214,6 +249,10 @@ def test_fairness_metrics_compute_and_report_match_numpy_reference(case) -> None
         "eo_difference_rms": reference_aggregate(eo, "rms"),
         "eo_difference_max": reference_aggregate(eo, "max"),
         "dp_ratio_min": reference_aggregate(reference_ratio(selection), "min"),
+        **{
+            f"{gap}_rms_corrected": reference_corrected_rms(*counts[rate])
+            for gap, rate in (("tpr_gap", "tpr"), ("fpr_gap", "fpr"), ("dp_difference", "selection_rate"))
+        },
         "eo_ratio_min": reference_aggregate(reference_ratio(tpr), "min"),
         **{f"acc/{name}": accuracy[g] for g, name in enumerate(group_names)},
     }

@@ -16,7 +16,12 @@ from lightning_bias.commands.evaluate_intrinsic import evaluate_intrinsic
 from lightning_bias.data.corpus import CorpusDataModule
 from lightning_bias.intrinsic.log_probability_bias import template_bootstrap_interval
 from lightning_bias.models.head_calibration import HeadCalibration, calibrate_head, new_head_parameters
-from lightning_bias.models.masked_lm import REPORT_FILE, MaskedLanguageModel, load_masked_lm
+from lightning_bias.models.masked_lm import (
+    MARKDOWN_REPORT_FILE,
+    REPORT_FILE,
+    MaskedLanguageModel,
+    load_masked_lm,
+)
 from lightning_bias.models.pretrained import build_config, load_tokenizer
 
 LINES = [
@@ -172,6 +177,13 @@ def test_pretrain_measures_before_through_the_calibrated_head(headless_checkpoin
     assert random_head["model"]["head_calibration"] is None
     assert "fitted to the frozen encoder (" in calibrated["notes"][0]
     assert "reflects a random head" in random_head["notes"][0]
+    # the masked-LM readings through a head the checkpoint did not have are marked in the JSON and the markdown
+    assert calibrated["intrinsic"]["masked_lm_readings"] == {"before": "probe", "after": "probe"}
+    assert random_head["intrinsic"]["masked_lm_readings"] == {"before": "random head", "after": "probe"}
+    assert calibrated["intrinsic"]["before"]["log_probability_bias"]["reading"] == "probe"
+    assert any("PROBE READINGS" in note for note in calibrated["notes"])
+    markdown = (tmp_path / "calibrated" / MARKDOWN_REPORT_FILE).read_text()
+    assert "Masked-LM measures — PROBE READINGS" in markdown and "Association tests" in markdown
     before = calibrated["intrinsic"]["before"]["log_probability_bias"]
     assert before != random_head["intrinsic"]["before"]["log_probability_bias"]
     # "before" is exactly the score of the same head calibrated outside the Trainer.
@@ -196,6 +208,8 @@ def test_evaluate_intrinsic_calibrates_a_headless_checkpoint(headless_checkpoint
                                     batch_size=32)
     calibration = result["head_calibration"]
     assert calibration["epochs_run"] <= 2 and calibration["corpus"] == corpus
+    assert result["masked_lm_head"]["readings"] == "probe" and "PROBE READINGS" in result["masked_lm_head"]["note"]
+    assert result["measures"]["log_probability_bias"]["reading"] == "probe"
     low, high = result["measures"]["log_probability_bias"]["mean_ci95"]
     assert low <= result["measures"]["log_probability_bias"]["mean"] <= high
 

@@ -15,7 +15,13 @@ from transformers import AutoModelForMaskedLM, AutoModelForSequenceClassificatio
 
 from lightning_bias.data.corpus import CorpusDataModule
 from lightning_bias.models.classifier import SequenceClassifier
-from lightning_bias.models.masked_lm import EXPORT_DIR, REPORT_FILE, MaskedLanguageModel, load_masked_lm
+from lightning_bias.models.masked_lm import (
+    EXPORT_DIR,
+    MARKDOWN_REPORT_FILE,
+    REPORT_FILE,
+    MaskedLanguageModel,
+    load_masked_lm,
+)
 from lightning_bias.models.pretrained import load_tokenizer, resolve_pretrained
 
 SENTENCES = [
@@ -94,6 +100,15 @@ def test_checkpoint_hands_off_to_a_sequence_classifier(tmp_path):
     assert report["training"]["global_steps"] == 4 and report["training"]["val_loss"] is not None
     intrinsic = report["intrinsic"]
     assert intrinsic["before"]["log_probability_bias"]["num_templates"] >= 10
+    # a model built from a config trains its own head: masked-LM readings are the model's, not a probe's
+    assert intrinsic["masked_lm_readings"] == {"before": "model", "after": "model"}
+    for when in ("before", "after"):  # the head-free measures run before and after too
+        assert set(intrinsic[when]["association_test"]) == {
+            "gender_terms_career_home", "first_names_career_home", "gender_terms_occupations"}
+        assert 0 <= intrinsic[when]["gender_probe"]["accuracy"] <= 1
+    assert "association_test/gender_terms_occupations/effect_size" in intrinsic["change"]
+    markdown = (tmp_path / "run" / MARKDOWN_REPORT_FILE).read_text()
+    assert "## Intrinsic bias after training" in markdown and "PROBE READINGS" not in markdown
     change = intrinsic["change"]["log_probability_bias/mean"]
     assert change == pytest.approx(
         intrinsic["after"]["log_probability_bias"]["mean"] - intrinsic["before"]["log_probability_bias"]["mean"]
@@ -203,3 +218,6 @@ def test_configs_parse_with_lightning_cli(tmp_path, monkeypatch, name, with_cda)
     assert ("CorpusCounterfactualAugmentation" in names) == with_cda, name
     if name.startswith("minilm"):  # MiniLM has no head: "before" must read a fitted one
         assert cli.model.head_calibration.batches > 0
+    if name == "minilm_dapt_only":  # the control trains on as many lines and tokens as the CDA run
+        dapt = next(c for c in cli.trainer.callbacks if type(c).__name__ == "DomainAdaptivePretraining")
+        assert dapt.size_matched_cda == {"attribute": "gender", "mode": "two_sided_filtered", "seed": 0}

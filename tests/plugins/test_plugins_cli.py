@@ -115,7 +115,12 @@ def test_fit_with_cooccurrence_control_sets_the_rates_and_reports_them(tmp_path)
         assert abs(rates["female"] - 0.5) <= 1 / rows  # nearest reachable to 0.5
         assert section["labels"][label]["achieved_rate"] == pytest.approx(rates["female"], abs=1e-6)
         assert section["labels"][label]["rows_after"] == rows
-    assert measured["num_rows"] < 280  # rows were dropped, not added
+    # size-matched by default: the train split keeps its 280 rows, and the report says so with the arguments
+    assert section["mode"] == "size_matched" and measured["num_rows"] == 280
+    assert report["provenance"]["train_size"] == {"before_mitigation": 280, "after_mitigation": 280}
+    assert report["provenance"]["seeds"]["plugins"] == {CooccurrenceControl.report_name: 0}
+    assert [m["arguments"] for m in report["mitigations"]] == [
+        {"group": "female", "rate": 0.5, "shift": None, "mode": "size_matched", "seed": 0}]
 
 
 def test_fit_with_augmentation_and_counterfactual_evaluation_then_test(tmp_path, capsys):

@@ -37,7 +37,7 @@ FEATURES = datasets.Features({"text": datasets.Value("string"),
 
 def chain() -> list:
     # group and label by id, and group names given to CDA, so the chain also runs on tables without names
-    return [CooccurrenceControl(group=FEMALE, rate={NURSE: 0.5}, seed=0),
+    return [CooccurrenceControl(group=FEMALE, rate={NURSE: 0.5}, seed=0, mode="subsample"),
             CounterfactualAugmentation(mode="two_sided", group_names=["male", "female"]),
             Reweighting("kamiran_calders")]
 

@@ -52,8 +52,20 @@ def test_two_sided_adds_a_swapped_copy_after_every_row_with_an_attribute_word():
     assert out["group"] == [0, 1, 1, 0, 0, 1, 0]
     assert out["label"] == [0, 0, 1, 1, 2, 0, 0]
     assert out.features == table().features  # names survive
-    assert plugin.summary == {"mode": "two_sided", "attribute": "gender", "rows_before": 4, "rows_after": 7,
-                              "rows_swapped": 3, "words_swapped": 6}
+    assert plugin.summary == {"mode": "two_sided", "scope": "everyone", "attribute": "gender", "rows_before": 4,
+                              "rows_after": 7, "rows_swapped": 3, "words_swapped": 6}
+
+
+def test_subject_scope_swaps_the_subject_and_keeps_third_parties():
+    bios = ["She lives with her husband John; she is an actress.", "He treats men and women; his wife Mary helps him."]
+    data = datasets.Dataset.from_dict({"text": bios, "label": [0, 1], "group": [1, 0]},
+                                      features=table().features)
+    plugin = CounterfactualAugmentation(scope="subject")
+    out = plugin.transform(data, "train")
+    assert out["text"] == [bios[0], "He lives with his husband John; he is an actor.",
+                           bios[1], "She treats men and women; her wife Mary helps her."]
+    assert out["group"] == [1, 0, 0, 1]
+    assert plugin.summary["scope"] == "subject" and plugin.summary["words_swapped"] == 7
 
 
 def test_only_the_train_split_changes():
@@ -154,6 +166,7 @@ def test_unknown_source_group(source_group, needle):
     ({"mode": "substitution", "probability": 1.5}, r"probability must be in \[0, 1\]"),
     ({"attribute": "age"}, "no built-in word lists for attribute 'age'"),
     ({"name_files": ["names.txt"]}, "name_files is only used together with term_files"),
+    ({"scope": "all"}, "unknown scope 'all'; choose one of everyone, subject"),
 ])
 def test_bad_arguments(kwargs, needle):
     with pytest.raises(ValueError, match=needle):
@@ -169,8 +182,8 @@ def test_scrubbing_neutralises_every_split(split):
     data = table()
     out = plugin.transform(data, split)
     assert out["text"] == [
-        "They is a nurse and their sister is a surgeon.",
-        "They works as a surgeon.",
+        "They are a nurse and their sister is a surgeon.",  # the verb agrees with "they"
+        "They work as a surgeon.",
         TEXTS[2],
         "_ met Smith at the clinic.",
     ]
@@ -180,7 +193,7 @@ def test_scrubbing_neutralises_every_split(split):
 
 def test_scrubbing_options():
     out = Scrubbing(include_names=False, term_replacement="person").transform(table(), "val")
-    assert out["text"][0] == "They is a nurse and their person is a surgeon."
+    assert out["text"][0] == "They are a nurse and their person is a surgeon."
     assert out["text"][3] == "Mary met Smith at the clinic."
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import datasets
 import pandas as pd
@@ -17,10 +18,11 @@ from lightning_bias_plugins.pretraining.dropout_debiasing import DropoutDebiasin
 from torch import nn
 from transformers import AutoConfig
 
-from lightning_bias.data.corpus import CorpusDataModule
+from lightning_bias.data.corpus import CorpusDataModule, tokenize_corpus
 from lightning_bias.data.synthetic_bios import generate_bios
 from lightning_bias.mitigation import Mitigation
 from lightning_bias.models.masked_lm import EXPORT_DIR, REPORT_FILE, MaskedLanguageModel
+from lightning_bias.models.pretrained import load_tokenizer
 
 LINES = [
     "He said his sister was a nurse.",
@@ -39,7 +41,7 @@ def _table(lines=LINES) -> datasets.Dataset:
 
 
 def test_cda_two_sided_filtered_is_exact():
-    cda = CorpusCounterfactualAugmentation(mode="two_sided_filtered")
+    cda = CorpusCounterfactualAugmentation(mode="two_sided_filtered", separate_copies=False)
     out = cda.transform(_table(), "train")
     assert list(out["text"]) == [LINES[0], SWAPPED[0], LINES[2], SWAPPED[2]]
     assert (cda.lines_in, cda.lines_with_attribute, cda.lines_out) == (4, 2, 4)
@@ -47,8 +49,83 @@ def test_cda_two_sided_filtered_is_exact():
 
 
 def test_cda_two_sided_keeps_every_line():
-    out = CorpusCounterfactualAugmentation(mode="two_sided").transform(_table(), "train")
+    out = CorpusCounterfactualAugmentation(mode="two_sided", separate_copies=False).transform(_table(), "train")
     assert list(out["text"]) == [LINES[0], SWAPPED[0], LINES[1], LINES[2], SWAPPED[2], LINES[3]]
+
+
+def test_cda_lays_out_originals_then_copies_in_the_same_order():
+    out = list(CorpusCounterfactualAugmentation(mode="two_sided", seed=5).transform(_table(), "train")["text"])
+    originals, copies = out[:4], out[4:]
+    assert sorted(originals) == sorted(LINES)
+    assert copies == [SWAPPED[LINES.index(line)] for line in originals if LINES.index(line) in SWAPPED]
+    again = CorpusCounterfactualAugmentation(mode="two_sided", seed=5).transform(_table(), "train")["text"]
+    assert list(again) == out
+
+
+def _tagged_bios(count: int) -> list[str]:
+    """Synthetic bios, each starting with a 6-digit tag that its swapped copy keeps."""
+    return [f"entry {100000 + i} : {text}" for i, text in enumerate(generate_bios(count, seed=0).texts)]
+
+
+def _blocks_holding_a_line_and_its_copy(lines: list[str], tokenizer) -> tuple[int, int]:
+    """(blocks in which some tag occurs twice, blocks) of the corpus packed into 128-token blocks."""
+    blocks = tokenize_corpus(_table(lines), tokenizer, block_size=128, line_by_line=False)
+    leaking = 0
+    for ids in blocks["input_ids"]:
+        tags = re.findall(r"entry (\d{6})\b", tokenizer.decode(ids, skip_special_tokens=True))
+        leaking += len(tags) != len(set(tags))
+    return leaking, len(blocks)
+
+
+def test_no_packed_block_holds_a_line_and_its_copy():
+    tokenizer = load_tokenizer("minilm")
+    table = _table(_tagged_bios(400))
+    adjacent = CorpusCounterfactualAugmentation(mode="two_sided_filtered", separate_copies=False).transform(table, "train")
+    leaking, blocks = _blocks_holding_a_line_and_its_copy(list(adjacent["text"]), tokenizer)
+    assert leaking > blocks // 2  # the old layout: most blocks hold a bio and its copy
+    separated = CorpusCounterfactualAugmentation(mode="two_sided_filtered", seed=3).transform(table, "train")
+    assert len(separated) == len(adjacent) > 700
+    leaking, blocks = _blocks_holding_a_line_and_its_copy(list(separated["text"]), tokenizer)
+    assert (leaking, blocks > 100) == (0, True)
+
+
+def test_with_a_validation_split_no_block_holds_a_line_and_its_copy(tmp_path):
+    # the data module's seeded train/validation split keeps the train lines in the layout's order
+    path = tmp_path / "bios.txt"
+    path.write_text("\n".join(_tagged_bios(1500)) + "\n")
+    tokenizer = load_tokenizer("minilm")
+    data = CorpusDataModule(path=str(path), block_size=128, val_fraction=0.02, cache_dir=str(tmp_path / "c"))
+    data.connect(tokenizer)
+    data.trainer = pl.Trainer(accelerator="cpu", logger=False, callbacks=[CorpusCounterfactualAugmentation()])
+    data.setup("fit")
+    leaking = 0
+    for ids in data.tokenized["train"]["input_ids"]:
+        tags = re.findall(r"entry (\d{6})\b", tokenizer.decode(ids, skip_special_tokens=True))
+        leaking += len(tags) != len(set(tags))
+    assert len(data.tokenized["train"]) > 800 and leaking == 0
+
+
+def test_dapt_size_matched_control_has_the_cda_corpus_size():
+    tokenizer = load_tokenizer("minilm")
+    corpus = _table(LINES * 30)
+    cda_settings = {"attribute": "gender", "mode": "two_sided_filtered", "seed": 0}
+    treated = CorpusCounterfactualAugmentation(**cda_settings).transform(
+        DomainAdaptivePretraining(synthetic_bios=200, mode="extend").transform(corpus, "train"), "train")
+    control_plugin = DomainAdaptivePretraining(synthetic_bios=200, mode="extend", size_matched_cda=cda_settings)
+    control = control_plugin.transform(corpus, "train")
+    plain = DomainAdaptivePretraining(synthetic_bios=200, mode="extend").transform(corpus, "train")
+    assert len(control) == len(treated) == control_plugin.size_matched_lines != len(plain)
+
+    def tokens(table):
+        return sum(len(ids) for ids in tokenizer(list(table["text"]), add_special_tokens=False)["input_ids"])
+
+    assert abs(tokens(control) - tokens(treated)) <= 0.01 * tokens(treated)
+    half = len(control) // 2
+    assert list(control["text"][half:]) == [t for t in control["text"][:half]]  # copies unswapped, same order
+    with pytest.raises(ValueError, match="leave out 'copies'"):
+        DomainAdaptivePretraining(synthetic_bios=10, size_matched_cda={"copies": "swapped"})
+    with pytest.raises(ValueError, match="is not a set of corpus CDA settings"):
+        DomainAdaptivePretraining(synthetic_bios=10, size_matched_cda={"modes": "two_sided"})
 
 
 def test_cda_substitution_is_seeded_and_follows_probability():
@@ -80,13 +157,15 @@ def test_cda_errors_and_non_train_splits():
 def test_cda_takes_the_same_word_files_as_the_other_plugins(tmp_path):
     terms = tmp_path / "pets.txt"
     terms.write_text("cat\tdog\n")
-    pets = CorpusCounterfactualAugmentation(attribute="pets", term_files=[str(terms)], mode="two_sided")
+    pets = CorpusCounterfactualAugmentation(attribute="pets", term_files=[str(terms)], mode="two_sided",
+                                            separate_copies=False)
     table = _table(["The cat sat.", "He ran."])
     out = pets.transform(table, "train")
     assert list(out["text"]) == ["The cat sat.", "The dog sat.", "He ran."]
     # the output's cache key follows the word lists, not only the settings
-    again = CorpusCounterfactualAugmentation(attribute="pets", term_files=[str(terms)], mode="two_sided")
-    gender = CorpusCounterfactualAugmentation(mode="two_sided")
+    again = CorpusCounterfactualAugmentation(attribute="pets", term_files=[str(terms)], mode="two_sided",
+                                             separate_copies=False)
+    gender = CorpusCounterfactualAugmentation(mode="two_sided", separate_copies=False)
     assert again.transform(table, "train")._fingerprint == out._fingerprint
     assert gender.transform(table, "train")._fingerprint != out._fingerprint
     with pytest.raises(ValueError, match="name_files is only used together with term_files"):

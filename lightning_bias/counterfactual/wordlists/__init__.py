@@ -1,7 +1,8 @@
 """The word lists that ship with lightning_bias (plain text, format in ``..wordlist_format``).
 
 ``gender_terms.txt`` (pronouns, titles, nouns; ~120 pairs and one-way rules), ``gender_names.txt``
-(120 paired first names), ``race_terms.txt`` and ``religion_terms.txt`` (triples).
+(264 pairs of first names, every first name of the synthetic bios generator among them),
+``race_terms.txt`` and ``religion_terms.txt`` (triples).
 """
 
 from __future__ import annotations

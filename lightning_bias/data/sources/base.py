@@ -89,6 +89,14 @@ class ClassificationSource(Source, ABC):
         Raises ``ValueError`` for bad rows, naming the file (or dataset), the row and the column.
         """
 
+    def declared_distribution(self) -> Mapping[str, Mapping[str, Any]]:
+        """The distribution the source declares for each split it generates, by split name (e.g.
+        ``{"test": {"female_rate": 0.5}}``); empty for data that is what it is (files, hub datasets).
+
+        The bias report states it beside the distribution measured on the evaluated split.
+        """
+        return {}
+
 
 class CorpusSource(Source, ABC):
     """Base of the sources of ``CorpusDataModule``: plain text for masked-language-model training."""

@@ -28,10 +28,10 @@ def file_format(path: str) -> str:
     return _FORMATS[suffixes[-1]]
 
 
-def read_split_file(split: str, path: str, encoding: str = "utf-8") -> datasets.Dataset:
-    """The rows of one split's file as they are (the file's own columns); ``ValueError`` naming
-    ``data.files.<split>`` if it is absent, empty, not ``encoding`` text or holds no rows."""
-    option = f"data.files.{split}"
+def read_split_file(split: str, path: str, encoding: str = "utf-8", option: str | None = None) -> datasets.Dataset:
+    """The rows of one split's file as they are (the file's own columns); ``ValueError`` naming ``option``
+    (default ``data.files.<split>``) if it is absent, empty, not ``encoding`` text or holds no rows."""
+    option = option or f"data.files.{split}"
     if not Path(path).exists():
         raise ValueError(
             f"{option}: file {path!r} does not exist (working directory {Path.cwd()}); "

@@ -17,12 +17,15 @@ class SyntheticBiosOptions:
 
     ``female_rate`` is P(female | occupation) of the train split: a number, a mapping per
     occupation, or a preset (``"stereotypical"``, ``"balanced"``). ``eval_female_rate`` does the
-    same for validation and test (default: the same as train).
+    same for validation and test, and is balanced (0.5) by default whatever the train rate: the
+    condition a study varies is the fine-tuning co-occurrence, so the splits it is measured on stay
+    fixed. With the same ``seed``, ``num_examples``, fractions, ``ambiguity`` and ``occupations``,
+    the validation and test rows are identical at every train ``female_rate``.
     """
 
     num_examples: int = 3000
     female_rate: float | dict[str, float] | str = "stereotypical"
-    eval_female_rate: float | dict[str, float] | str | None = None
+    eval_female_rate: float | dict[str, float] | str = 0.5
     ambiguity: float = 0.3
     occupations: list[str] | None = None
     seed: int = 0
@@ -79,19 +82,25 @@ class SyntheticBiosSource(ClassificationSource):
         import datasets  # here, not at the top: it would add ~0.5 s to every command's start-up
 
         opts = self.options
-        eval_rate = opts.female_rate if opts.eval_female_rate is None else opts.eval_female_rate
-        sizes = self.split_sizes()
-        plan = [
-            ("train", sizes["train"], opts.female_rate, 0), ("val", sizes["val"], eval_rate, 1),
-            ("test", sizes["test"], eval_rate, 2),
-        ]
         tables, label_names, group_names = {}, [], []
-        for split, n, rate, offset in plan:
+        for offset, (split, n) in enumerate(self.split_sizes().items()):
             if n == 0:
                 continue
             bios = generate_bios(
-                n, seed=opts.seed * 1000 + offset, female_rate=rate, ambiguity=opts.ambiguity, occupations=opts.occupations
+                n, seed=opts.seed * 1000 + offset, female_rate=self._female_rate(split), ambiguity=opts.ambiguity,
+                occupations=opts.occupations,
             )
             tables[split] = datasets.Dataset.from_dict({"text": bios.texts, "label": bios.labels, "group": bios.groups})
             label_names, group_names = list(bios.label_names), list(bios.group_names)
         return LabelledSplits(tables, label_names, group_names)
+
+    def _female_rate(self, split: str) -> float | dict[str, float] | str:
+        return self.options.female_rate if split == "train" else self.options.eval_female_rate
+
+    def declared_distribution(self) -> dict[str, dict[str, Any]]:
+        """The generator's setting of every split it yields: ``female_rate`` (P(female | occupation), as
+        configured) and ``ambiguity`` (the share of bios without their occupation cue)."""
+        return {
+            split: {"female_rate": self._female_rate(split), "ambiguity": self.options.ambiguity}
+            for split, n in self.split_sizes().items() if n > 0
+        }

@@ -11,7 +11,11 @@ changes). Three modes:
 - ``substitution``: each row with an attribute word is replaced by its swapped version with
   probability ``probability`` (seeded), so the size of the data is unchanged.
 
-Rows without an attribute word are kept as they are. Only the train split changes. The words come
+Rows without an attribute word are kept as they are. Only the train split changes. ``scope``
+chooses whose words change: ``everyone`` (default: every gendered word, third parties' too, "her
+husband" -> "his wife") or ``subject`` (for texts about one person such as bios: only the words of
+the subject's gender, relatives and plural nouns kept, "her husband" -> "his husband"; see
+``AttributeSwapper.swap_subject_with_count``). The words come
 from the built-in lists of ``attribute`` (``gender`` with first names, ``race``, ``religion``) or
 from the user's files (``term_files``, ``name_files``; format in
 ``lightning_bias/counterfactual/wordlist_format.py``).
@@ -32,6 +36,8 @@ from lightning_bias_plugins.downstream.group_label_counts import column_names_of
 
 Mode = Literal["two_sided", "one_sided", "substitution"]
 MODES: tuple[str, ...] = ("two_sided", "one_sided", "substitution")
+Scope = Literal["everyone", "subject"]
+SCOPES: tuple[str, ...] = ("everyone", "subject")
 
 
 class CounterfactualAugmentation(Mitigation):
@@ -48,6 +54,8 @@ class CounterfactualAugmentation(Mitigation):
         group_names: the names of group ids ``0..G-1`` when the table does not carry them
             (``group`` is not a ``datasets.ClassLabel``); needed to know where a swapped row goes.
         seed: seeds the race/religion counterpart choice and the substitution draws.
+        scope: ``"everyone"`` (default) swaps every attribute word; ``"subject"`` only the words about the
+            text's subject (gender lists; see the module docstring).
 
     After the train split was transformed, ``self.summary`` holds rows before/after, rows swapped
     and words swapped.
@@ -66,7 +74,10 @@ class CounterfactualAugmentation(Mitigation):
         name_files: list[str] | None = None,
         group_names: list[str] | None = None,
         seed: int = 0,
+        scope: Scope = "everyone",
     ) -> None:
+        if scope not in SCOPES:
+            raise ValueError(f"counterfactual_augmentation: unknown scope {scope!r}; choose one of {', '.join(SCOPES)}")
         if mode not in MODES:
             raise ValueError(f"counterfactual_augmentation: unknown mode {mode!r}; choose one of {', '.join(MODES)}")
         if (mode == "one_sided") != (source_group is not None):
@@ -82,6 +93,8 @@ class CounterfactualAugmentation(Mitigation):
         self.group_names = list(group_names) if group_names is not None else None
         self.seed = seed
         self.swapper = AttributeSwapper.from_options(attribute, include_names, term_files, name_files, seed)
+        self.scope = scope
+        self._swap = self.swapper.swap_with_count if scope == "everyone" else self.swapper.swap_subject_with_count
         self.summary: dict[str, Any] = {}
 
     def _group_names(self, table: datasets.Dataset) -> list[str]:
@@ -125,7 +138,8 @@ class CounterfactualAugmentation(Mitigation):
                                                 "stats": stats},
             load_from_cache_file=False, desc=f"counterfactual augmentation ({self.mode})",
         )
-        self.summary = {"mode": self.mode, "attribute": self.swapper.attribute, "rows_before": len(table),
+        self.summary = {"mode": self.mode, "scope": self.scope, "attribute": self.swapper.attribute,
+                        "rows_before": len(table),
                         "rows_after": len(result), **stats}
         rank_zero_info(
             f"counterfactual augmentation ({self.mode}, {self.swapper.attribute}): {len(table)} -> {len(result)} train "
@@ -136,7 +150,7 @@ class CounterfactualAugmentation(Mitigation):
     def _augment_batch(self, batch: dict[str, list], indices: list[int], counterpart: Sequence[int],
                        source: int | None, draws: np.ndarray | None, stats: dict[str, int]) -> dict[str, list]:
         """The batch's rows with their swapped copies or substitutes; other columns follow their source row."""
-        rows = augment(batch["text"], self.swapper.swap_with_count, self.mode, groups=batch["group"],
+        rows = augment(batch["text"], self._swap, self.mode, groups=batch["group"],
                        counterpart=counterpart, source_group=source,
                        draws=None if draws is None else draws[indices], probability=self.probability)
         output = {column: [values[row] for row in rows.sources] for column, values in batch.items()}

@@ -1,9 +1,11 @@
 """Scrubbing: remove explicit attribute indicators from every split (De-Arteaga et al. 2019).
 
-Pronouns become singular *they* forms (he/she -> they, his -> their, herself -> themselves), titles
-before a name are dropped ("Mr. Smith" -> "Smith"), first names from the name lists become
-``name_replacement`` ("_" by default), and other attribute words (man, sister, ...) become
-``term_replacement`` or stay when it is ``None``. It runs on train, validation, test and predict
+Pronouns become singular *they* forms (he/she -> they, his -> their, herself -> themselves) with the
+verb after a subject *they* in agreement ("She is based" -> "They are based"), titles before a name
+are dropped ("Mr. Smith" -> "Smith"), first names from the name lists, and unlisted first names after
+a title ("Dr. Aparna Sharma"), become ``name_replacement`` ("_" by default) except inside place names
+("San Francisco" stays), and other attribute words (man, sister, ...) become ``term_replacement`` or
+stay when it is ``None``. Accuracy on hand-annotated real sentences: benchmarks/README.md. It runs on train, validation, test and predict
 alike, so the model is trained and evaluated on the same kind of text. Labels and groups are kept:
 the fairness metrics still know each row's group.
 """

@@ -9,6 +9,20 @@ Modes (``mode``):
   with probability ``probability`` (seeded per block of 1,000 lines by ``[seed, first line index]``,
   the same draw on every run and rank).
 
+Layout (``separate_copies``, on by default): packed into 128-token blocks in input order, a copy would
+sit right after its original in the same block, and the masked LM could fill a masked word by
+copying its counterpart from a few tokens back instead of learning anything. So the output of the
+two-sided modes is laid out as the originals (and the lines without attribute words) in a seeded
+random order, then the copies in the same order as their originals. Between an original and its
+copy there are then at least ``S - 1`` other lines (``S``: the number of copies), each at least one
+token and a separator, so no packed block holds both once ``S - 1 >= block_size / 2``, and a
+line-by-line corpus never does. The pre-training sampler shuffles the blocks, so the order of the
+halves does not reach training.
+
+``copies: identical`` makes the same corpus with each copy equal to its original (no swap): the
+size-matched control of a CDA run, with the same lines, filter and layout
+(``dapt.size_matched_cda`` uses it).
+
 Swapping is whole-word and case-preserving ("He" -> "She"). The words come from the built-in lists
 of ``attribute`` (with first names when ``include_names``) or from the user's ``term_files`` and
 ``name_files``, as for the fine-tuning plugins
@@ -31,7 +45,23 @@ from lightning_bias.mitigation import Mitigation, Split
 
 CdaMode = Literal["two_sided_filtered", "two_sided", "substitution"]
 MODES = ("two_sided_filtered", "two_sided", "substitution")
+CopyKind = Literal["swapped", "identical"]
+COPY_KINDS = ("swapped", "identical")
 _BATCH = 1000
+_LAYOUT_STREAM = 1  # the layout's random stream: [seed, 1] (substitution draws use [seed, first line index])
+
+
+def separated_order(sources: np.ndarray, is_copy: np.ndarray, seed: int) -> np.ndarray:
+    """Row order that keeps copies away from their originals (module docstring): the non-copy rows in a
+    seeded random order, then the copies in the order of their originals. ``sources`` is each row's input
+    line, ``is_copy`` marks the copies."""
+    originals = np.flatnonzero(~is_copy)
+    shuffled = np.random.default_rng([seed, _LAYOUT_STREAM]).permutation(originals)
+    rank = np.zeros(int(sources.max()) + 1 if len(sources) else 0, dtype=np.int64)
+    rank[sources[shuffled]] = np.arange(len(shuffled))
+    copies = np.flatnonzero(is_copy)
+    copies = copies[np.argsort(rank[sources[copies]], kind="stable")]
+    return np.concatenate([shuffled, copies])
 
 
 class CorpusCounterfactualAugmentation(Mitigation):
@@ -45,7 +75,10 @@ class CorpusCounterfactualAugmentation(Mitigation):
         include_names: with the built-in gender lists, swap first names too.
         term_files, name_files: your own word-list files instead of the built-in ones (as for
             ``counterfactual_augmentation``).
-        seed: seeds the race/religion counterpart choice and the substitution draws.
+        seed: seeds the race/religion counterpart choice, the substitution draws and the layout.
+        separate_copies: lay the two-sided output out so that no packed block holds a line and its copy
+            (module docstring); off keeps each copy right after its original.
+        copies: ``"swapped"`` (CDA) or ``"identical"`` (the size-matched control: the same lines, copies unswapped).
     """
 
     stage = "upstream"
@@ -59,9 +92,13 @@ class CorpusCounterfactualAugmentation(Mitigation):
         term_files: list[str] | None = None,
         name_files: list[str] | None = None,
         seed: int = 0,
+        separate_copies: bool = True,
+        copies: CopyKind = "swapped",
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"corpus_cda.mode must be one of {MODES}, got {mode!r}")
+        if copies not in COPY_KINDS:
+            raise ValueError(f"corpus_cda.copies must be one of {COPY_KINDS}, got {copies!r}")
         if not 0.0 <= probability <= 1.0:
             raise ValueError(f"corpus_cda.probability must be in [0, 1], got {probability}")
         self.attribute = attribute
@@ -71,6 +108,8 @@ class CorpusCounterfactualAugmentation(Mitigation):
         self.term_files = list(term_files) if term_files is not None else None
         self.name_files = list(name_files) if name_files is not None else None
         self.seed = seed
+        self.separate_copies = separate_copies
+        self.copies = copies
         self.swapper = AttributeSwapper.from_options(attribute, include_names, term_files, name_files, seed)
         self.lines_in = 0
         self.lines_with_attribute = 0
@@ -82,13 +121,18 @@ class CorpusCounterfactualAugmentation(Mitigation):
         draws = None
         if self.mode == "substitution":
             draws = np.random.default_rng([self.seed, indices[0] if indices else 0]).random(len(batch["text"]))
-        rows = augment(batch["text"], self.swapper.swap_with_count, self.mode, draws=draws,
-                       probability=self.probability)
+        rows = augment(batch["text"], self._rewrite, self.mode, draws=draws, probability=self.probability)
         self.words_swapped += rows.words_found
         self.lines_with_attribute += rows.rows_with_words
         if self.mode == "substitution":
             self.lines_substituted += rows.rows_rewritten
-        return {"text": rows.texts}
+        first = indices[0] if indices else 0
+        return {"text": rows.texts, "source": [first + s for s in rows.sources], "is_copy": list(rows.rewritten)}
+
+    def _rewrite(self, text: str) -> tuple[str, int]:
+        """The swapped text and the attribute words found; with ``copies: identical`` the text unchanged."""
+        swapped, count = self.swapper.swap_with_count(text)
+        return (swapped if self.copies == "swapped" else text), count
 
     def _fingerprint(self, table: datasets.Dataset) -> str:
         """A cache key of the output: the input's fingerprint, the settings and the swapper's word mapping.
@@ -97,7 +141,7 @@ class CorpusCounterfactualAugmentation(Mitigation):
         (slow, and not stable across processes for the compiled pattern).
         """
         mapping = repr((sorted(self.swapper.counterparts.items()), sorted(self.swapper.names)))
-        settings = f"{table._fingerprint}|{self.mode}|{self.probability}|{self.seed}|{_BATCH}|{mapping}"
+        settings = f"{table._fingerprint}|{self.mode}|{self.probability}|{self.seed}|{_BATCH}|{self.copies}|{mapping}"
         return hashlib.sha256(settings.encode()).hexdigest()[:32]
 
     def transform(self, table: datasets.Dataset, split: Split) -> datasets.Dataset:
@@ -109,6 +153,10 @@ class CorpusCounterfactualAugmentation(Mitigation):
             desc=f"corpus CDA ({self.mode})", new_fingerprint=self._fingerprint(table),
         )
         self.lines_out = len(result)
+        if self.separate_copies and self.mode != "substitution" and len(result):
+            columns = result.select_columns(["source", "is_copy"]).with_format("numpy")[:]
+            result = result.select(separated_order(columns["source"], columns["is_copy"], self.seed))
+        result = result.select_columns(["text"])
         if len(result) == 0:
             raise ValueError(
                 f"corpus CDA ({self.mode}): none of the {self.lines_in} corpus lines contains a {self.attribute} "
