@@ -141,17 +141,22 @@ def plugins_of(callbacks: Sequence[Any]) -> list[Plugin]:
 
 
 def report_sections(callbacks: Sequence[Any], split: str) -> dict[str, Any]:
-    """Every plugin's ``report_section(split)`` under its ``report_name`` (a repeated name gets ``_2``, ``_3``...)."""
+    """Every plugin's ``report_section(split)`` under its ``report_name`` (a repeated name gets ``_2``, ``_3``...),
+    those of evaluations gathered under ``evaluations`` (``evaluations.<report_name>`` in the bias report)."""
     sections: dict[str, Any] = {}
+    evaluations: dict[str, Any] = {}
     for plugin in plugins_of(callbacks):
         section = plugin.report_section(split)
         if section is None:
             continue
+        into = evaluations if isinstance(plugin, Evaluation) else sections
         key, n = plugin.report_name, 1
-        while key in sections:
+        while key in into:
             n += 1
             key = f"{plugin.report_name}_{n}"
-        sections[key] = dict(section)
+        into[key] = dict(section)
+    if evaluations:
+        sections["evaluations"] = evaluations
     return sections
 
 

@@ -20,7 +20,9 @@ ALLOWED: dict[str, set[str]] = {
     "intrinsic": {"data"},
     "reports": {"intrinsic", "mitigation", "metrics"},
     "models": {"metrics", "data", "intrinsic", "mitigation", "reports", "training"},
-    "commands": {"data", "intrinsic", "metrics", "mitigation", "models", "plugin_registry", "reports", "training"},
+    "study": {"reports", "metrics"},
+    "commands": {"data", "intrinsic", "metrics", "mitigation", "models", "plugin_registry", "reports", "study",
+                 "training"},
     "__init__": {"mitigation"},
     "__main__": {"commands"},
 }

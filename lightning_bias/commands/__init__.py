@@ -6,7 +6,10 @@
   ``CorpusDataModule``) with upstream mitigations, same Trainer, strategies and loggers;
 - ``evaluate-intrinsic --model PATH_OR_NAME`` — intrinsic bias of any masked LM, no training; its
   options are the parameters of ``evaluate_intrinsic``;
-- ``plugins`` — the installed mitigations, evaluations and data sources.
+- ``plugins`` — the installed mitigations, evaluations and data sources;
+- ``data inspect --config x.yaml`` — what a fit config's data is (counts, co-occurrence, token lengths,
+  duplicates, overlap between splits), before or after the mitigations' transforms; no training.
+- ``study run | status | report`` — a resumable grid of runs and its report (``commands.study``).
 
 This layer is the only one that wires data, models, training and reports together. Every output
 of a run goes under ``trainer.default_root_dir`` (the CSV logger's version dir). ``ValueError`` and
@@ -30,6 +33,8 @@ USAGE = """usage: lightning_bias {fit,validate,test,predict} --config CONFIG.yam
        lightning_bias evaluate-intrinsic --model PATH_OR_NAME [--crows_pairs CSV] [--stereoset FILE]
                                     [--calibration_corpus TEXT] [--output JSON]
        lightning_bias plugins
+       lightning_bias data inspect --config CONFIG.yaml [--output DIR] [--after-mitigations] [overrides]
+       lightning_bias study {run,status,report} ...   (run --config configs/study/NAME.yaml; status|report --dir DIR)
 
 Run `lightning_bias fit --help` (or any verb with --help) for its options."""
 
@@ -72,6 +77,14 @@ def main(argv: Sequence[str] | None = None) -> None:
                 run_fit_cli([verb, *rest])
         elif verb == "evaluate-intrinsic":
             _evaluate_intrinsic_verb(rest)
+        elif verb == "data" and rest[:1] == ["inspect"]:
+            from lightning_bias.commands.data_inspect import inspect_config
+
+            inspect_config(rest[1:])
+        elif verb == "study":
+            from lightning_bias.commands.study import study_verb
+
+            study_verb(rest)
         else:
             print(f"lightning_bias: error: unknown command {verb!r}\n{USAGE}", file=sys.stderr)
             sys.exit(2)

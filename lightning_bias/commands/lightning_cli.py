@@ -29,6 +29,7 @@ from pytorch_lightning.utilities.model_helpers import is_overridden
 from lightning_bias.commands.config_errors import OneLineErrors
 from lightning_bias.commands.quiet import quiet_third_party_noise
 from lightning_bias.data.dataset_info import DatasetInfo
+from lightning_bias.data.step_progress import show_data_step_progress
 from lightning_bias.mitigation import Evaluation, Mitigation
 from lightning_bias.plugin_registry import EVALUATIONS, MITIGATIONS, build_from_spec
 from lightning_bias.training.checkpoint_checksums import verify_checkpoint
@@ -138,6 +139,8 @@ class BiasCLI(LightningCLI):
         # a live bar in a terminal, plain lines in a log file (training.progress)
         callbacks = [*with_progress(callbacks, trainer_config.get("enable_progress_bar"), sys.stderr.isatty()),
                      GlobalBatchLog()]
+        if trainer_config.get("enable_progress_bar") is not False:  # data steps (tokenizing, CDA) too
+            show_data_step_progress("live" if sys.stderr.isatty() else "lines")
         kwargs["callbacks"] = callbacks
         kwargs["logger"] = self._loggers_beside_checkpoint(trainer_config, callbacks)
         wandb_under_root_dir(kwargs["logger"], trainer_config.get("default_root_dir"))

@@ -15,7 +15,7 @@ One run's data path, top to bottom (``setup``):
 The dataloaders pad dynamically, shard evaluation exactly once per example under DDP, and
 use the distributed-aware sampler that a mitigation supplies, if any. The train loader resumes
 mid-epoch exactly from a Lightning checkpoint whenever its sampler is resumable (the default
-shuffle and ``DistributedWeightedSampler`` are; length grouping is not).
+length-grouped shuffle, the plain shuffle and ``DistributedWeightedSampler`` all are).
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ from lightning_bias.data.sources.base import ClassificationSource, LabelledSplit
 from lightning_bias.data.sources.encoding import ColumnMapping
 from lightning_bias.data.sources.synthetic_bios import SyntheticBiosOptions
 from lightning_bias.data.stale_temp_files import remove_stale_temp_files
+from lightning_bias.data.step_progress import advance_data_step, data_step
 from lightning_bias.data.tables import Table
 from lightning_bias.mitigation import Mitigation, MitigationPipeline, Stage
 
@@ -73,7 +74,8 @@ class BiasDataModule(BaseDataModule):
         val_fraction, test_fraction, split_seed: the seeded stratified split for splits not given.
         batch_size, eval_batch_size, max_length: batching; padding is dynamic, to the longest in a batch;
             every row is truncated to ``max_length`` tokens, special tokens included.
-        group_by_length: batch rows of similar token length together (faster, less padding).
+        group_by_length: batch rows of similar token length together (default; much less padding, see
+            benchmarks/README.md); ``false`` draws a plain shuffle. A mitigation's sampler replaces either.
         seed: seed of the training order (and of samplers that mitigations supply).
         cache_dir: where tokenized tables are cached across runs.
         encoding: the text encoding of ``files`` (CSV, TSV, JSON); default ``utf-8``, e.g. ``latin-1``.
@@ -107,7 +109,7 @@ class BiasDataModule(BaseDataModule):
         batch_size: int = 32,
         eval_batch_size: int | None = None,
         max_length: int = 128,
-        group_by_length: bool = False,
+        group_by_length: bool = True,
         num_workers: int = 0,
         seed: int = 0,
         cache_dir: str | None = None,
@@ -194,18 +196,9 @@ class BiasDataModule(BaseDataModule):
         self.bind_tokenizer()
         if self.tables:
             return  # already set up (fit followed by test in one process)
-        loaded = self.load()
-        label_names, group_names = loaded.label_names, loaded.group_names
-        tables = {split: _with_names(table, label_names, group_names) for split, table in loaded.tables.items()}
-        if "predict" not in tables and "test" in tables:
-            tables["predict"] = tables["test"]
         pipeline = self.mitigation_pipeline()
-        sizes_before_mitigation = {split: len(table) for split, table in tables.items()}
-        for split in list(tables):
-            tables[split] = pipeline.transform(tables[split], split, after_each=_checking_output_of(split))
-        for split, table in tables.items():
-            _check_table(table, split, "")
-            _check_ids(table, split, label_names, group_names)
+        loaded, sizes_before_mitigation = self.load_transformed(pipeline)
+        tables, label_names, group_names = loaded.tables, loaded.label_names, loaded.group_names
         self.tables = tables
         self.info = DatasetInfo(
             label_names=tuple(label_names),
@@ -220,9 +213,26 @@ class BiasDataModule(BaseDataModule):
         self._warn_empty_groups()
         weights = pipeline.sample_weights(tables["train"])
         self.pipeline = pipeline
-        self.tokenized = {split: self._tokenize(table) for split, table in tables.items()}
+        self.tokenized = {split: self._tokenize(table, split) for split, table in tables.items()}
         if weights is not None:
             self.tokenized["train"] = self.tokenized["train"].add_column("weight", weights.tolist())
+
+    def load_transformed(self, pipeline: MitigationPipeline) -> tuple[LabelledSplits, dict[str, int]]:
+        """Steps 1-3 of ``setup``, without tokenization (``lightning_bias data inspect`` reads them too): every
+        split loaded with its label and group names on it, ``predict`` as a copy of ``test`` when the source
+        has none, each through ``pipeline``'s transforms and checked; with each split's rows before them."""
+        loaded = self.load()
+        label_names, group_names = loaded.label_names, loaded.group_names
+        tables = {split: _with_names(table, label_names, group_names) for split, table in loaded.tables.items()}
+        if "predict" not in tables and "test" in tables:
+            tables["predict"] = tables["test"]
+        sizes_before_mitigation = {split: len(table) for split, table in tables.items()}
+        for split in list(tables):
+            tables[split] = pipeline.transform(tables[split], split, after_each=_checking_output_of(split))
+        for split, table in tables.items():
+            _check_table(table, split, "")
+            _check_ids(table, split, label_names, group_names)
+        return LabelledSplits(tables, label_names, group_names), sizes_before_mitigation
 
     def seeds(self) -> dict[str, int]:
         """The seeds of this data module by role: ``data`` (training order and the samplers of mitigations),
@@ -248,7 +258,7 @@ class BiasDataModule(BaseDataModule):
                     stacklevel=2,
                 )
 
-    def _tokenize(self, table: Table) -> Table:
+    def _tokenize(self, table: Table, split: str) -> Table:
         """``input_ids`` of every row's text beside the table's own ``label`` and ``group``.
 
         Only the token ids are cached on disk (keyed by tokenizer, ``max_length`` and the texts): labels and
@@ -283,12 +293,14 @@ class BiasDataModule(BaseDataModule):
         max_length = self.max_length  # not `self` in the closure: datasets would hash the whole trainer with it
 
         def encode(batch: dict[str, list]) -> dict[str, list]:
+            advance_data_step(len(batch["text"]))
             return {"input_ids": tokenizer(batch["text"], truncation=True, max_length=max_length)["input_ids"]}
 
-        token_ids = table.select_columns(["text"]).map(
-            encode, batched=True, batch_size=2048, cache_file_name=str(cache_file), remove_columns=["text"],
-            load_from_cache_file=True, desc="tokenizing",
-        )
+        with data_step(f"tokenizing {split}", len(table)):
+            token_ids = table.select_columns(["text"]).map(
+                encode, batched=True, batch_size=2048, cache_file_name=str(cache_file), remove_columns=["text"],
+                load_from_cache_file=True, desc="tokenizing",
+            )
         # in memory and without the row-selection mapping of a split cut from train, as a side-by-side join needs
         labels_and_groups = table.select_columns(["label", "group"]).flatten_indices(keep_in_memory=True)
         return datasets.concatenate_datasets([token_ids, labels_and_groups], axis=1).with_format(None)

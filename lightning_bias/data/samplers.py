@@ -9,7 +9,8 @@ so every rank yields the same number of indices (DDP needs equal step counts).
 ``UnpaddedDistributedSampler`` splits ``range(dataset_len)`` into disjoint strided shards
 without padding, so an evaluation under DDP counts every example exactly once.
 
-``LengthGroupedSampler`` orders training rows so that each batch holds rows of similar length.
+``LengthGroupedSampler`` orders training rows so that each batch holds rows of similar length; like the
+weighted sampler, it resumes mid-epoch exactly.
 
 Under Lightning, these samplers already shard by rank: pass ``num_replicas``/``rank``
 yourself (``trainer.world_size`` / ``trainer.global_rank``) and run the Trainer with
@@ -219,37 +220,58 @@ class UnpaddedDistributedSampler(Sampler[int]):
 
 
 class LengthGroupedSampler(Sampler[int]):
-    """Shuffled order in which each run of ``batch_size`` indices has similar lengths.
+    """Shuffled order in which each run of ``batch_size`` indices has similar lengths; resumes mid-epoch exactly.
 
-    Indices are shuffled (seed + epoch), cut into mega-batches of ``50 * batch_size``, each sorted
-    by length, then cut into batches dealt to the ranks in turn; every rank yields the same count
-    (the last batches wrap around to the start, as ``DistributedSampler`` pads). Set the
-    epoch with ``set_epoch`` as with ``DistributedSampler``.
+    Indices are shuffled (seed + epoch), cut into mega-batches of ``50 * batch_size * num_replicas``, each
+    sorted by length, longest first, then cut into batches dealt to the ranks in turn. With several ranks
+    every rank yields the same count (the last batches wrap around to the start, as ``DistributedSampler``
+    pads); one rank yields each row once. Set the epoch with ``set_epoch`` as with ``DistributedSampler``.
+
+    Padding to the longest row of a batch then costs little, which is what makes dynamic padding fast on
+    texts of varied length (benchmarks/README.md). Resume: as :class:`DistributedWeightedSampler`,
+    ``state_dict()`` is ``{"epoch", "num_yielded", "seed"}`` and after ``load_state_dict`` the next
+    iteration yields exactly the rest of that epoch, so it works with ``ResumableDataLoader``.
     """
 
     def __init__(
         self, lengths: Sequence[int], batch_size: int, num_replicas: int = 1, rank: int = 0, seed: int = 0
     ) -> None:
-        if not 0 <= rank < num_replicas:
-            raise ValueError(f"rank must be in [0, {num_replicas}), got {rank}")
+        _validate_replica(num_replicas, rank)
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
         self.lengths = torch.as_tensor(lengths)
+        if self.lengths.numel() == 0:
+            raise ValueError("lengths is empty: need one length per example.")
         self.batch_size = batch_size
         self.num_replicas = num_replicas
         self.rank = rank
-        self.seed = seed
+        self.seed = int(seed)
         self.epoch = 0
-        # whole batches per rank, the same count on every rank (wrapping pads the last ones)
-        per_step = batch_size * num_replicas
-        self.num_samples = math.ceil(len(self.lengths) / per_step) * batch_size
+        if num_replicas == 1:
+            self.num_samples = len(self.lengths)
+        else:  # whole batches per rank, the same count on every rank (wrapping pads the last ones)
+            self.num_samples = math.ceil(len(self.lengths) / (batch_size * num_replicas)) * batch_size
+        self._num_yielded = 0
+        self._resume_offset = 0
 
     def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+        """Select the order of ``epoch``; a pending resume position is kept only if ``epoch`` is unchanged."""
+        if epoch != self.epoch:
+            self._resume_offset = 0
+        self.epoch = int(epoch)
+
+    @property
+    def resume_offset(self) -> int:
+        """Indices of the current epoch the next iteration skips (set by ``load_state_dict``, else 0)."""
+        return self._resume_offset
 
     def __len__(self) -> int:
         return self.num_samples
 
-    def __iter__(self) -> Iterator[int]:
-        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+    def epoch_order(self, epoch: int | None = None) -> torch.Tensor:
+        """This rank's indices for ``epoch`` (default: the current one), shape ``(num_samples,)`` int64."""
+        epoch = self.epoch if epoch is None else epoch
+        generator = torch.Generator().manual_seed(self.seed + epoch)
         order = torch.randperm(len(self.lengths), generator=generator)
         mega = 50 * self.batch_size * self.num_replicas
         chunks = [order[i : i + mega] for i in range(0, len(order), mega)]
@@ -259,5 +281,36 @@ class LengthGroupedSampler(Sampler[int]):
             ordered = torch.cat([ordered, ordered[: total - len(ordered)]])
         # consecutive blocks of batch_size per rank keep each batch's lengths together
         blocks = ordered.split(self.batch_size)
-        mine = [b for i, b in enumerate(blocks) if i % self.num_replicas == self.rank]
-        return iter(torch.cat(mine).tolist())
+        return torch.cat([b for i, b in enumerate(blocks) if i % self.num_replicas == self.rank])
+
+    def __iter__(self) -> Iterator[int]:
+        start = self._resume_offset
+        self._resume_offset = 0  # the next iteration is a full epoch again
+        self._num_yielded = start
+        for index in self.epoch_order()[start:].tolist():
+            self._num_yielded += 1
+            yield index
+
+    def state_dict(self) -> dict[str, int]:
+        """``{"epoch", "num_yielded", "seed"}``: ``num_yielded`` counts this rank's indices yielded this epoch."""
+        return {"epoch": self.epoch, "num_yielded": self._num_yielded, "seed": self.seed}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Resume: the next iteration yields epoch ``state["epoch"]`` from position ``state["num_yielded"]``."""
+        missing = {"epoch", "num_yielded", "seed"} - set(state)
+        if missing:
+            raise ValueError(f"sampler state is missing keys {sorted(missing)}; expected the dict from state_dict().")
+        if int(state["seed"]) != self.seed:
+            raise ValueError(
+                f"sampler state was saved with seed={state['seed']} but this sampler has seed={self.seed}; "
+                f"build the sampler with seed={state['seed']} to resume the same order."
+            )
+        num_yielded = int(state["num_yielded"])
+        if not 0 <= num_yielded <= self.num_samples:
+            raise ValueError(
+                f"sampler state has num_yielded={num_yielded}, outside [0, {self.num_samples}] for this sampler; "
+                "was it saved with other data, batch_size or num_replicas?"
+            )
+        self.epoch = int(state["epoch"])
+        self._resume_offset = num_yielded
+        self._num_yielded = num_yielded

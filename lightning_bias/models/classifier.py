@@ -34,6 +34,7 @@ from lightning_bias.models.pretrained import MINILM_ALIAS, build_config, load_to
 from lightning_bias.models.report_provenance import evaluation_distribution, plugin_record, run_provenance
 from lightning_bias.reports.artifacts import atomic_write_text, run_dir
 from lightning_bias.reports.bias_report import format_markdown, write_bias_report
+from lightning_bias.reports.wandb_report import log_bias_report
 from lightning_bias.training.checkpoint_compatibility import check_checkpoint_compatible
 from lightning_bias.training.threads import runtime_record
 
@@ -53,6 +54,8 @@ class SequenceClassifier(pl.LightningModule):
         auc_thresholds: bins for score-based (AUC) fairness metrics on binary tasks; ``None`` disables them.
         min_support: group x class cells with fewer true examples are flagged in the bias report.
         export_hf: write a Hugging Face checkpoint (``hf_export/``) at the end of fit.
+        compile: compile the network with ``torch.compile`` (in place: checkpoints and the export keep
+            their keys). The first steps pay the compile time; see benchmarks/README.md for when it pays off.
     """
 
     def __init__(
@@ -67,6 +70,7 @@ class SequenceClassifier(pl.LightningModule):
         auc_thresholds: int | None = None,
         min_support: int = 10,
         export_hf: bool = True,
+        compile: bool = False,
     ) -> None:
         super().__init__()
         if (model is None) == (model_config is None):
@@ -131,6 +135,8 @@ class SequenceClassifier(pl.LightningModule):
                 )
             self.net = AutoModelForSequenceClassification.from_config(config)
         self.net.train()  # from_pretrained returns eval mode, and Lightning keeps submodule modes as they are
+        if self.hparams.get("compile", False):  # absent from the hyper-parameters of older checkpoints
+            self.net.compile()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         check_checkpoint_compatible(self, checkpoint, self.trainer.ckpt_path, strict=self.strict_loading)
@@ -155,8 +161,22 @@ class SequenceClassifier(pl.LightningModule):
         else:
             loss = (per_example * weights).sum() / weights.sum().clamp_min(torch.finfo(per_example.dtype).tiny)
         loss = self.pipeline.loss({"logits": logits, "per_example_loss": per_example}, batch, loss)
-        self.log("train/loss", loss, prog_bar=True, batch_size=len(per_example))
+        if self._logs_train_loss(batch_idx):
+            self.log("train/loss", loss, prog_bar=True, batch_size=len(per_example))
         return loss
+
+    def _logs_train_loss(self, batch_idx: int) -> bool:
+        """Whether this step logs ``train/loss``: on the steps the loggers write (every ``trainer.log_every_n_steps``),
+        and on the epoch's first batch (so the value exists from the start for a bar or a checkpoint monitor) and
+        its last (so the progress line at an epoch's end shows that epoch's last loss).
+
+        ``self.log`` costs 0.5-1.3 ms a step on a CPU (benchmarks/README.md, "Where a step's time goes"); a value
+        logged on the other steps would never be written, only shown by a progress bar until the next one.
+        """
+        trainer = self.trainer
+        every = trainer.log_every_n_steps
+        edge = batch_idx == 0 or batch_idx + 1 == trainer.num_training_batches
+        return edge or (every > 0 and (trainer.global_step + 1) % every == 0)
 
     def configure_optimizers(self) -> dict[str, Any]:
         optimizer = adamw(self, self.hparams.learning_rate, self.hparams.weight_decay, self.device)
@@ -246,5 +266,7 @@ class SequenceClassifier(pl.LightningModule):
         directory = run_dir(self.trainer)
         if self.trainer.is_global_zero:
             path = self.report_path = write_bias_report(report, directory)
-            print(format_markdown(json.loads(path.read_text())))
+            written = json.loads(path.read_text())
+            print(format_markdown(written))
+            log_bias_report(self.trainer.loggers, written, directory, self.trainer.global_step)  # WandbLogger's run
             rank_zero_info(f"bias report: {path}")

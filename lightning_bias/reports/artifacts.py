@@ -19,15 +19,17 @@ import secrets
 import shutil
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pytorch_lightning as pl
-from pytorch_lightning.loggers import CSVLogger
+if TYPE_CHECKING:  # Lightning is imported by run_dir only: writing files atomically needs no torch
+    import pytorch_lightning as pl
 
 
 def run_dir(trainer: pl.Trainer) -> Path:
     """Where a run's outputs go: the CSV logger's version dir (``lightning_logs/version_N``; the CLI always
     has one), else the first logger's, else ``default_root_dir``. Every rank may call it (no collective)."""
+    from pytorch_lightning.loggers import CSVLogger
+
     for logger in trainer.loggers:
         if isinstance(logger, CSVLogger):
             return Path(logger.log_dir)
@@ -54,20 +56,25 @@ def _sibling_name(path: Path, purpose: str) -> Path:
     return path.with_name(f".{path.name}.{purpose}.{secrets.token_hex(4)}")
 
 
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file and a rename: never half-written."""
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file and a rename: never half-written."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _sibling_name(path, "tmp")
     try:
         # O_EXCL: a name no one else holds; mode 0o666, from which the kernel takes the umask away
-        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "wb") as handle:
+            handle.write(data)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` through a temporary file and a rename: never half-written."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def write_json_atomic(path: str | Path, payload: Any) -> Path:

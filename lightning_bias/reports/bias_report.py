@@ -15,13 +15,16 @@ declared setting of it), ``provenance`` (seeds, data source and options, train s
 mitigations, evaluations with their arguments), ``mitigations`` (each with its arguments), ``model``,
 ``warnings`` (e.g. predictions collapsed to one class; also at the top of the markdown), and one
 section per plugin that reports (``Plugin.report_section``; e.g. ``counterfactual``). ``bias_report.md`` is the same as readable tables: the core sections by
-name, every plugin section generically. Both are written atomically.
+name, every plugin section generically. ``figures`` names the PNG files drawn beside them and embedded in the
+markdown (``reports.figures``: per-group rates, the per-class TPR gap against the train share, per-term FPR/FNR
+of evaluation sets). All are written atomically.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -35,6 +38,7 @@ CORE_KEYS = frozenset({
     "report_version", "split", "num_examples", "overall", "by_group", "gaps", "empty_groups",
     "train_cooccurrence", "mitigations", "model", "num_groups", "num_classes", "class_names", "group_names", "auc",
     "warnings", "evaluation_distribution", "provenance", "small_cells", "intervals", "gap_train_share_correlation",
+    "figures",
 })
 
 
@@ -78,6 +82,12 @@ def _section_markdown(name: str, section: Any) -> list[str]:
     lines += ["| field | value |", "|---|---|"]
     lines += [f"| {key} | {_fmt(value)} |" for key, value in _flatten(section)]
     return lines
+
+
+def _figure_markdown(report: Mapping[str, Any], section: str) -> list[str]:
+    """The images of ``report["figures"]`` that belong to ``section``, as markdown (files beside the report)."""
+    return [line for figure in (report.get("figures") or {}).values() if figure.get("section") == section
+            for line in ("", f"![{figure['title']}]({figure['file']})")]
 
 
 def _provenance_markdown(report: Mapping[str, Any]) -> list[str]:
@@ -137,6 +147,7 @@ def format_markdown(report: dict[str, Any]) -> str:
         if pair:
             row += f" {_with_interval(signed['tpr'][pair].get(cls), signed['tpr_ci95'][pair].get(cls))} |"
         lines.append(row)
+    lines += _figure_markdown(report, "by_group")
     if small:
         lines += ["", f"† fewer than {report['small_cells']['min_support']} examples of the class in that group "
                   "(`small_cells` in the JSON): the rate, and the gap it enters, rest on too few rows to read alone."]
@@ -144,6 +155,7 @@ def format_markdown(report: dict[str, Any]) -> str:
     for group, entry in ((correlation or {}).get("by_group") or {}).items():
         lines += ["", f"Signed TPR gap ({entry['pair']}) vs train share P({group} | class), over "
                   f"{entry['num_classes']} classes: Pearson r {_with_interval(entry['pearson_r'], entry['ci95'])}."]
+    lines += _figure_markdown(report, "gap_train_share_correlation")
     methods = report.get("intervals") or {}
     if methods:
         lines += ["", "Interval methods: " + "; ".join(
@@ -161,7 +173,7 @@ def format_markdown(report: dict[str, Any]) -> str:
     lines += _provenance_markdown(report)
     for name, section in report.items():
         if name not in CORE_KEYS:
-            lines += _section_markdown(name, section)
+            lines += _section_markdown(name, section) + _figure_markdown(report, name)
     return "\n".join(lines) + "\n"
 
 
@@ -186,6 +198,20 @@ def write_bias_report(report: dict[str, Any], directory: str | Path) -> Path:
     # warnings go first, where a reader of the JSON looks
     report = json_safe({"report_version": REPORT_VERSION, "split": report["split"],
                         "warnings": collapse_warnings(report), **report})
+    report["figures"] = _draw_figures(report, directory, stem)
     atomic_write_text(directory / f"{stem}.json", json.dumps(report, indent=2, allow_nan=False) + "\n")
     atomic_write_text(directory / f"{stem}.md", format_markdown(report))
     return directory / f"{stem}.json"
+
+
+def _draw_figures(report: dict[str, Any], directory: Path, stem: str) -> dict[str, dict[str, str]]:
+    """The report's figures (``reports.figures``), drawn beside it; a figure that cannot be drawn is one warning,
+    and the report is written without figures rather than lost."""
+    from lightning_bias.reports.figures import write_report_figures
+
+    try:
+        return write_report_figures(report, directory, stem, [key for key in report if key not in CORE_KEYS])
+    except Exception as err:  # noqa: BLE001 - a drawing bug must not cost a finished run its report
+        warnings.warn(f"bias report {stem}: figures not drawn ({type(err).__name__}: {err}); the report's numbers "
+                      "are complete without them", stacklevel=2)
+        return {}

@@ -12,9 +12,9 @@ rank zero only::
 ``samples/s`` counts every rank (per-device batch × world size). The training ETA is the remaining
 optimizer steps at the rate measured so far in this run, validation time excluded.
 
-``with_progress`` is the command line's choice: a terminal keeps Lightning's bar, anything else
-gets ``PlainProgress`` — unless the user set ``trainer.enable_progress_bar`` or configured a
-progress bar callback of their own (``PlainProgress`` with other intervals is one:
+``with_progress`` is the command line's choice: a terminal gets Lightning's rich live bar
+(``RichProgressBar``), anything else ``PlainProgress`` — unless the user set
+``trainer.enable_progress_bar`` or configured a progress bar callback of their own (``PlainProgress`` with other intervals is one:
 ``--trainer.callbacks+=lightning_bias.training.progress.PlainProgress
 --trainer.callbacks.every_n_steps=10``).
 """
@@ -28,7 +28,7 @@ import time
 from typing import Any
 
 import pytorch_lightning as pl
-from pytorch_lightning.callbacks import Callback, ProgressBar
+from pytorch_lightning.callbacks import Callback, ProgressBar, RichProgressBar
 from pytorch_lightning.trainer.states import TrainerFn
 from pytorch_lightning.utilities.data import extract_batch_size
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
@@ -220,10 +220,10 @@ class PlainProgress(ProgressBar):
 def with_progress(callbacks: list[Callback], enable_progress_bar: bool | None, is_terminal: bool) -> list[Callback]:
     """The callbacks with the progress display the command line chooses.
 
-    A terminal keeps Lightning's live bar; elsewhere ``PlainProgress`` is added. Nothing changes when
-    the user decided: ``trainer.enable_progress_bar`` set (``True`` or ``False``), or a progress bar
-    among their callbacks.
+    A terminal gets Lightning's ``RichProgressBar``; elsewhere ``PlainProgress`` is added. Nothing changes
+    when the user decided: ``trainer.enable_progress_bar`` set (``True`` keeps Lightning's default bar,
+    ``False`` shows none), or a progress bar among their callbacks.
     """
-    if is_terminal or enable_progress_bar is not None or any(isinstance(c, ProgressBar) for c in callbacks):
+    if enable_progress_bar is not None or any(isinstance(c, ProgressBar) for c in callbacks):
         return callbacks
-    return [*callbacks, PlainProgress()]
+    return [*callbacks, RichProgressBar() if is_terminal else PlainProgress()]

@@ -26,7 +26,8 @@ def test_lists_mitigations_evaluations_and_sources(capsys):
     assert list(sections) == ["mitigations", "evaluations", "data sources"]
     kinds = {section: {row[0]: row[1] for row in rows[1:]} for section, rows in sections.items()}
     assert kinds["mitigations"]["reweighting"] == "downstream" and kinds["mitigations"]["dapt"] == "upstream"
-    assert kinds["evaluations"] == {"counterfactual_evaluation": "evaluation"}
+    assert kinds["evaluations"] == {name: "evaluation" for name in
+                                    ("counterfactual_evaluation", "identity_templates", "wiki_toxicity_test")}
     assert kinds["data sources"]["synthetic_bios"] == "classification"
     assert kinds["data sources"]["text_files"] == "corpus"
 

@@ -142,7 +142,7 @@ def test_fit_with_augmentation_and_counterfactual_evaluation_then_test(tmp_path,
             assert copy["group"] == 1 - row["group"]
         position += 2 if has_words else 1
     val_report = report_of(tmp_path)
-    section = val_report["counterfactual"]
+    section = val_report["evaluations"]["counterfactual"]
     val_with_words = sum(swapper.swap_with_count(text)[1] > 0 for text in datamodule.tables["val"]["text"])
     assert section["num_rows"] == 60 and section["num_swapped"] == val_with_words > 50
     assert 0.0 <= section["flip_rate"] <= 1.0 and 0.0 <= section["mean_abs_prob_change"] <= 1.0
@@ -154,7 +154,7 @@ def test_fit_with_augmentation_and_counterfactual_evaluation_then_test(tmp_path,
     assert code == 0, err
     # `test` on the fit's checkpoint writes into the fit's run dir, beside its validation report
     test_report = json.loads((ckpt.parent.parent / "bias_report_test.json").read_text())
-    assert test_report["split"] == "test" and test_report["counterfactual"]["num_rows"] == 60
+    assert test_report["split"] == "test" and test_report["evaluations"]["counterfactual"]["num_rows"] == 60
 
 
 def test_example_plugin_by_short_name(tmp_path):

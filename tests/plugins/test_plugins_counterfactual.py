@@ -237,7 +237,7 @@ def test_counterfactual_evaluation_measures_flips_and_reports_the_section():
     module.train()
     plugin = CounterfactualEvaluation(batch_size=2)
     plugin.on_test_epoch_end(fake_trainer({"test": data}), module)
-    section = report_sections([plugin], "test")["counterfactual"]
+    section = report_sections([plugin], "test")["evaluations"]["counterfactual"]
     # swappable rows: 0 (she->he: flips), 1 (he->she: flips), 3 (her->his: no "she" either way), 4 (his->her)
     assert section["num_swapped"] == 4 and section["num_rows"] == 5
     assert section["flip_rate"] == pytest.approx(0.5)

@@ -38,10 +38,10 @@ def test_plugin_sections_are_collected_under_report_names():
     callbacks = [_Counting(), object(), _FlipRate(), _FlipRate()]
     assert report_sections(callbacks, "val") == {
         "_counting": {"rows_kept": 10, "per_label": {"nurse": 0.5}},
-        "counterfactual": {"flip_rate": 0.25, "split_seen": "val"},
-        "counterfactual_2": {"flip_rate": 0.25, "split_seen": "val"},
+        "evaluations": {"counterfactual": {"flip_rate": 0.25, "split_seen": "val"},
+                        "counterfactual_2": {"flip_rate": 0.25, "split_seen": "val"}},
     }
-    assert list(report_sections(callbacks, "test")) == ["counterfactual", "counterfactual_2"]
+    assert list(report_sections(callbacks, "test")["evaluations"]) == ["counterfactual", "counterfactual_2"]
 
 
 def test_markdown_renders_every_plugin_section(tmp_path):
@@ -49,11 +49,11 @@ def test_markdown_renders_every_plugin_section(tmp_path):
               **report_sections([_Counting(), _FlipRate()], "val")}
     markdown = format_markdown(json.loads(json.dumps(report)))
     assert "## _counting" in markdown and "| per_label.nurse | 0.500 |" in markdown
-    assert "## counterfactual" in markdown and "| flip_rate | 0.250 |" in markdown
+    assert "## evaluations" in markdown and "| counterfactual.flip_rate | 0.250 |" in markdown
     assert "## model" not in markdown and "## gaps" not in markdown  # core keys keep their own tables
     path = write_bias_report(report, tmp_path)
-    assert json.loads(path.read_text())["counterfactual"]["flip_rate"] == 0.25
-    assert (tmp_path / "bias_report.md").read_text() == markdown
+    assert json.loads(path.read_text())["evaluations"]["counterfactual"]["flip_rate"] == 0.25
+    assert (tmp_path / "bias_report.md").read_text() == format_markdown(json.loads(path.read_text()))  # + figures
 
 
 def test_a_report_of_another_split_is_kept(tmp_path):

@@ -7,7 +7,7 @@ import re
 import pytest
 import pytorch_lightning as pl
 from linear_regression import LinearRegression, random_loader
-from pytorch_lightning.callbacks import TQDMProgressBar
+from pytorch_lightning.callbacks import RichProgressBar, TQDMProgressBar
 
 from lightning_bias.training.progress import PlainProgress, with_progress
 
@@ -60,9 +60,9 @@ def test_bad_intervals_name_the_option(kwargs):
         PlainProgress(**kwargs)
 
 
-def test_the_command_line_adds_plain_lines_only_where_nobody_chose():
+def test_the_command_line_adds_plain_lines_or_a_rich_bar_only_where_nobody_chose():
     assert [type(c) for c in with_progress([], None, is_terminal=False)] == [PlainProgress]
-    assert with_progress([], None, is_terminal=True) == []  # Lightning's live bar
+    assert [type(c) for c in with_progress([], None, is_terminal=True)] == [RichProgressBar]  # a live rich bar
     assert with_progress([], False, is_terminal=False) == []  # the user turned progress off
     assert with_progress([], True, is_terminal=False) == []  # the user asked for Lightning's bar
     own = [TQDMProgressBar(refresh_rate=100)]

@@ -31,6 +31,7 @@ import numpy as np
 from pytorch_lightning.utilities import rank_zero_info
 
 from lightning_bias.counterfactual import AttributeSwapper, augment
+from lightning_bias.data.step_progress import advance_data_step, data_step
 from lightning_bias.mitigation import Mitigation, Split
 from lightning_bias_plugins.downstream.group_label_counts import column_names_of
 
@@ -132,12 +133,13 @@ class CounterfactualAugmentation(Mitigation):
         # One draw per train row, from the seed alone, so a row's draw does not depend on batching.
         draws = np.random.default_rng(self.seed).random(len(table)) if self.mode == "substitution" else None
         stats = {"rows_swapped": 0, "words_swapped": 0}  # filled by the map function (never from a cache)
-        result = table.map(
-            self._augment_batch, batched=True, with_indices=True, remove_columns=table.column_names,
-            features=table.features, fn_kwargs={"counterpart": counterpart, "source": source, "draws": draws,
-                                                "stats": stats},
-            load_from_cache_file=False, desc=f"counterfactual augmentation ({self.mode})",
-        )
+        with data_step(f"counterfactual augmentation ({self.mode})", len(table)):
+            result = table.map(
+                self._augment_batch, batched=True, with_indices=True, remove_columns=table.column_names,
+                features=table.features, fn_kwargs={"counterpart": counterpart, "source": source, "draws": draws,
+                                                    "stats": stats},
+                load_from_cache_file=False, desc=f"counterfactual augmentation ({self.mode})",
+            )
         self.summary = {"mode": self.mode, "scope": self.scope, "attribute": self.swapper.attribute,
                         "rows_before": len(table),
                         "rows_after": len(result), **stats}
@@ -157,4 +159,5 @@ class CounterfactualAugmentation(Mitigation):
         output["text"], output["group"] = rows.texts, rows.groups
         stats["rows_swapped"] += rows.rows_rewritten
         stats["words_swapped"] += rows.words_rewritten
+        advance_data_step(len(batch["text"]))
         return output

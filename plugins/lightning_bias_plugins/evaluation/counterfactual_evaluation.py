@@ -15,7 +15,7 @@ Under DDP every rank takes the same disjoint shard as the evaluation dataloader
 (:class:`lightning_bias.data.samplers.UnpaddedDistributedSampler`, every row once), and
 :class:`lightning_bias.metrics.CounterfactualFlipRate` sums the counts across ranks. The result
 is logged (``val/counterfactual_flip_rate``, ...) and is this evaluation's ``report_section`` of the
-split, under ``counterfactual`` in the bias report (the validation report holds the last epoch's).
+split, under ``evaluations.counterfactual`` in the bias report (the validation report holds the last epoch's).
 
 It is an evaluation, not a mitigation: list it under ``evaluations:`` (``{name: counterfactual_evaluation,
 attribute: gender}``) or by class path under ``trainer.callbacks``.
