@@ -11,7 +11,7 @@ network: ``net.compile()`` in the loop, ``torch_compile=True`` in HF, ``model.co
 Compile time is measured apart: the untimed warm-up steps minus as many steady steps.
 
 Real-data mode (``--data stormfront``; needs ``LIGHTNING_BIAS_DATA`` or ``--data-root``): Stormfront
-sentences, whose lengths vary. Ours with its default batching (length-grouped) against HF ``Trainer``
+sentences, whose lengths vary. Ours with the batching of configs/toxicity/stormfront.yaml (length-grouped) against HF ``Trainer``
 with its default (random order, padded to the longest row of each batch) and with
 ``group_by_length=True``; the same model, the same training rows, the same number of steps.
 
@@ -106,7 +106,8 @@ def synthetic_datamodule(steps: int, batch_size: int) -> BiasDataModule:
 
 def stormfront_datamodule(batch_size: int, max_length: int, data_root: str | None) -> BiasDataModule:
     return BiasDataModule(source="stormfront", source_options={"data_root": data_root} if data_root else None,
-                          batch_size=batch_size, max_length=max_length, cache_dir=tempfile.mkdtemp())
+                          batch_size=batch_size, max_length=max_length, cache_dir=tempfile.mkdtemp(),
+                          group_by_length=True)  # as configs/toxicity/stormfront.yaml batches
 
 
 def prepared(module: SequenceClassifier, datamodule: BiasDataModule) -> SequenceClassifier:

@@ -53,7 +53,7 @@ class DomainAdaptivePretraining(Mitigation):
         text_field: str = "text",
         synthetic_bios: int | None = None,
         synthetic_seed: int = 0,
-        female_rate: float | str = "stereotypical",
+        female_rate: float | dict[str, float] | str = "stereotypical",
         ambiguity: float = 0.3,
         mode: Literal["extend", "replace"] = "extend",
         max_lines: int | None = None,
