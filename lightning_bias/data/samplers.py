@@ -65,6 +65,27 @@ def _validated_weights(weights: Sequence[float] | torch.Tensor) -> torch.Tensor:
     return tensor
 
 
+
+def checked_resume_state(state: dict[str, Any], seed: int, length: int, resumes: str, other_setting: str) -> tuple[int, int]:
+    """``(epoch, num_yielded)`` of a sampler's saved ``state_dict()``, checked against this sampler's ``seed`` and
+    its per-rank ``length``; a mismatch is a ``ValueError`` saying how to resume ``resumes`` (what the seed
+    reproduces) or which ``other_setting`` it was probably saved with."""
+    missing = {"epoch", "num_yielded", "seed"} - set(state)
+    if missing:
+        raise ValueError(f"sampler state is missing keys {sorted(missing)}; expected the dict from state_dict().")
+    if int(state["seed"]) != seed:
+        raise ValueError(
+            f"sampler state was saved with seed={state['seed']} but this sampler has seed={seed}; "
+            f"build the sampler with seed={state['seed']} to resume {resumes}."
+        )
+    num_yielded = int(state["num_yielded"])
+    if not 0 <= num_yielded <= length:
+        raise ValueError(
+            f"sampler state has num_yielded={num_yielded}, outside [0, {length}] for this sampler; "
+            f"was it saved with {other_setting}?"
+        )
+    return int(state["epoch"]), num_yielded
+
 class DistributedWeightedSampler(Sampler[int]):
     """Weighted random sampling, sharded across ranks, deterministic per ``(seed, epoch)``.
 
@@ -167,25 +188,9 @@ class DistributedWeightedSampler(Sampler[int]):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Resume: the next iteration yields epoch ``state["epoch"]`` from position ``state["num_yielded"]``."""
-        missing = {"epoch", "num_yielded", "seed"} - set(state)
-        if missing:
-            raise ValueError(
-                f"sampler state is missing keys {sorted(missing)}; expected the dict from state_dict()."
-            )
-        if int(state["seed"]) != self.seed:
-            raise ValueError(
-                f"sampler state was saved with seed={state['seed']} but this sampler has seed={self.seed}; "
-                f"build the sampler with seed={state['seed']} to resume the same sequence."
-            )
-        num_yielded = int(state["num_yielded"])
-        if not 0 <= num_yielded <= self.shard_length:
-            raise ValueError(
-                f"sampler state has num_yielded={num_yielded}, outside [0, {self.shard_length}] for this sampler; "
-                "was it saved with a different num_samples or num_replicas?"
-            )
-        self.epoch = int(state["epoch"])
-        self._resume_offset = num_yielded
-        self._num_yielded = num_yielded
+        self.epoch, self._resume_offset = checked_resume_state(
+            state, self.seed, self.shard_length, "the same sequence", "a different num_samples or num_replicas")
+        self._num_yielded = self._resume_offset
 
 
 class UnpaddedDistributedSampler(Sampler[int]):
@@ -297,20 +302,6 @@ class LengthGroupedSampler(Sampler[int]):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Resume: the next iteration yields epoch ``state["epoch"]`` from position ``state["num_yielded"]``."""
-        missing = {"epoch", "num_yielded", "seed"} - set(state)
-        if missing:
-            raise ValueError(f"sampler state is missing keys {sorted(missing)}; expected the dict from state_dict().")
-        if int(state["seed"]) != self.seed:
-            raise ValueError(
-                f"sampler state was saved with seed={state['seed']} but this sampler has seed={self.seed}; "
-                f"build the sampler with seed={state['seed']} to resume the same order."
-            )
-        num_yielded = int(state["num_yielded"])
-        if not 0 <= num_yielded <= self.num_samples:
-            raise ValueError(
-                f"sampler state has num_yielded={num_yielded}, outside [0, {self.num_samples}] for this sampler; "
-                "was it saved with other data, batch_size or num_replicas?"
-            )
-        self.epoch = int(state["epoch"])
-        self._resume_offset = num_yielded
-        self._num_yielded = num_yielded
+        self.epoch, self._resume_offset = checked_resume_state(
+            state, self.seed, self.num_samples, "the same order", "other data, batch_size or num_replicas")
+        self._num_yielded = self._resume_offset
