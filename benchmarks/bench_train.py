@@ -33,6 +33,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("WANDB_MODE", "offline")
@@ -252,7 +253,7 @@ def run_ours(setting: Setting, pieces: tuple[str, ...] = OURS_PIECES, log_every_
 # --- one benchmark case -------------------------------------------------------------------------------
 
 
-def best_of(runners: dict[str, Callable[[], StepTimes]], repeats: int, warmup: int) -> dict[str, dict[str, float]]:
+def best_of(runners: dict[str, Callable[[], StepTimes]], repeats: int, warmup: int) -> dict[str, dict[str, Any]]:
     """Alternate the runners ``repeats`` times; per runner the best steady time and the warm-up time."""
     steady: dict[str, list[float]] = {name: [] for name in runners}
     first: dict[str, list[float]] = {name: [] for name in runners}
@@ -262,7 +263,22 @@ def best_of(runners: dict[str, Callable[[], StepTimes]], repeats: int, warmup: i
                 times = runner()
             steady[name].append(times.steady_seconds(warmup))
             first[name].append(times.warmup_seconds(warmup))
-    return {name: {"steady_s": min(steady[name]), "warmup_s": min(first[name])} for name in runners}
+    return {name: {"steady_s": min(steady[name]), "warmup_s": min(first[name]), "steady_runs": steady[name]}
+            for name in runners}
+
+
+def paired_ratio(best: dict[str, dict[str, Any]], baseline: str) -> dict[str, object]:
+    """The repeat-by-repeat ratio baseline time / ours time (runs taken side by side, so drifts in the machine's
+    speed cancel), with their mean and a 95% t interval over the repeats (none with one repeat)."""
+    from scipy import stats
+
+    ratios = [b / o for b, o in zip(best[baseline]["steady_runs"], best["ours"]["steady_runs"], strict=True)]
+    mean = sum(ratios) / len(ratios)
+    result: dict[str, object] = {"runs": [round(r, 3) for r in ratios], "mean": round(mean, 3)}
+    if len(ratios) > 1:
+        low, high = stats.t.interval(0.95, len(ratios) - 1, loc=mean, scale=stats.sem(ratios))
+        result["ci95"] = [round(float(low), 3), round(float(high), 3)]
+    return result
 
 
 def synthetic_case(model: str, variant: str, args: argparse.Namespace) -> dict[str, object]:
@@ -279,6 +295,7 @@ def synthetic_case(model: str, variant: str, args: argparse.Namespace) -> dict[s
         "samples_per_s": {name: round(samples / b["steady_s"], 1) for name, b in best.items()},
         "ours_vs_loop": round(best["loop"]["steady_s"] / best["ours"]["steady_s"], 3),
         "ours_vs_hf_trainer": round(best["hf_trainer"]["steady_s"] / best["ours"]["steady_s"], 3),
+        "paired": {"ours_vs_loop": paired_ratio(best, "loop"), "ours_vs_hf_trainer": paired_ratio(best, "hf_trainer")},
     }
     if variant == "compile":  # the warm-up steps minus as many steady steps: the one-off cost of compiling
         per_step = {name: b["steady_s"] / (args.steps - args.warmup) for name, b in best.items()}

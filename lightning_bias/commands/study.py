@@ -1,7 +1,7 @@
 """``lightning_bias study run | status | report``: a grid of runs as one resumable command.
 
 ``study run --config configs/study/NAME.yaml [--dir DIR] [--executor local|slurm] [--workers N]
-[--retry-failed] [--dry-run]`` resolves and validates every cell first — each fit and pre-training
+[--retry-failed] [--reuse-from DIR] [--dry-run]`` resolves and validates every cell first — each fit and pre-training
 config is parsed here, in this process, by the same parsers ``fit``/``pretrain`` use (``--print_config``),
 and every ``mitigations:``/``evaluations:`` entry is built once — so a bad axis value is one error
 before anything runs; then runs what is not done and writes results.csv/.parquet and the report.
@@ -33,6 +33,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=int, default=None,
                      help="local: parallel cells (default: one per usable core, one torch thread each); "
                           "slurm: the job array's parallelism cap")
+    run.add_argument("--reuse-from", metavar="DIR",
+                     help="first copy the cells finished in another study directory whose resolved config is the "
+                          "same (e.g. the directory of an earlier version of this study config)")
     run.add_argument("--retry-failed", action="store_true", help="run failed cells again")
     run.add_argument("--dry-run", action="store_true", help="list the cells and their state; run nothing")
     for action in ("status", "report"):
@@ -115,7 +118,8 @@ def _run(options: argparse.Namespace) -> None:
         executor = LocalExecutor(options.workers)
         signal.signal(signal.SIGTERM, _interrupt)  # `kill PID` of the runner stops its cells as Ctrl-C does
     try:
-        counts = run_study(study, cells, study_dir, executor, retry_failed=options.retry_failed)
+        counts = run_study(study, cells, study_dir, executor, retry_failed=options.retry_failed,
+                           reuse_from=Path(options.reuse_from) if options.reuse_from else None)
     except KeyboardInterrupt:
         sys.exit(130)  # the runner said what it stopped; `study run` again continues
     print(f"study {study.name}: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))

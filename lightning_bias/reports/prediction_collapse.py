@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 
 COLLAPSE_SHARE = 0.95  # the most predicted class's share of all predictions from which they count as collapsed
+CHANCE_MARGIN = 0.05  # macro TPR (balanced accuracy) at most this far above chance (1 / classes) is chance
+COLLAPSE_WARNING = "predictions collapsed"  # how the warning starts (the study analysis leaves such rows out)
 
 
 def predicted_counts(report: Mapping[str, Any]) -> dict[str, int]:
@@ -27,17 +29,21 @@ def predicted_counts(report: Mapping[str, Any]) -> dict[str, int]:
 
 
 def collapse_warnings(report: Mapping[str, Any]) -> list[str]:
-    """One warning when the most predicted class has ``COLLAPSE_SHARE`` or more of the predictions, else none."""
+    """One warning when the most predicted class has ``COLLAPSE_SHARE`` or more of the predictions and the
+    macro TPR (balanced accuracy) is within ``CHANCE_MARGIN`` of chance, else none. The second condition
+    keeps an imbalanced task apart: a hate-speech classifier that predicts the majority class for 96% of
+    inputs but finds a third of the hate (balanced accuracy 0.64 against chance 0.5) has learned something."""
     counts = predicted_counts(report)
     total = sum(counts.values())
     if total == 0:
         return []
     top_class, top = max(counts.items(), key=lambda item: item[1])
-    if top / total < COLLAPSE_SHARE:
+    macro_tpr = (report.get("overall") or {}).get("macro_tpr")
+    if top / total < COLLAPSE_SHARE or (macro_tpr is not None and macro_tpr > 1 / len(counts) + CHANCE_MARGIN):
         return []
     predicted = sum(1 for count in counts.values() if count > 0)
     return [
-        f"predictions collapsed: {top / total:.0%} of the {total} examples are predicted {top_class!r} "
+        f"{COLLAPSE_WARNING}: {top / total:.0%} of the {total} examples are predicted {top_class!r} "
         f"({predicted} of {len(counts)} classes predicted at all); the model has not learned the task, so its "
         "accuracy is about chance and its small gaps mean nothing. Train longer or change the learning rate"
     ]

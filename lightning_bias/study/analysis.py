@@ -26,6 +26,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from lightning_bias.reports.prediction_collapse import COLLAPSE_WARNING
+
 ROLES = ("upstream", "cooccurrence", "mitigation", "other")
 REFERENCE_MITIGATION = "none"
 MEASURED_COOCCURRENCE = "train.cooccurrence_deviation"
@@ -124,8 +126,10 @@ class StudyDesign:
 
 
 def split_rows(table: pd.DataFrame, design: StudyDesign, source: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(rows to analyse, rows left out with a ``reason`` column). Left out: status other than "done", and
-    done rows without an outcome value. Columns the analysis needs and undeclared axis values are errors."""
+    """(rows to analyse, rows left out with a ``reason`` column). Left out: status other than "done", done
+    rows without an outcome value, and done rows whose bias report says the predictions collapsed (the model
+    did not learn the task: its near-zero gaps would pass for fairness). Columns the analysis needs and
+    undeclared axis values are errors."""
     needed = ["status", "seed", design.outcome, design.accuracy] + [axis.column for axis in design.axes]
     missing = [column for column in needed if column not in table.columns]
     if missing:
@@ -137,9 +141,14 @@ def split_rows(table: pd.DataFrame, design: StudyDesign, source: str) -> tuple[p
                              f"(declared: {axis.value_names}); the results and study.json come from different studies")
     done = table["status"] == DONE
     measured = table[design.outcome].notna()
-    left_out = table[~(done & measured)].copy()
-    left_out["reason"] = np.where(left_out["status"] == DONE, f"no {design.outcome} value", left_out["status"])
-    return table[done & measured].copy(), left_out
+    warnings = table["warnings"].fillna("").astype(str) if "warnings" in table.columns else pd.Series("", index=table.index)
+    collapsed = warnings.str.contains(COLLAPSE_WARNING, regex=False)
+    kept = done & measured & ~collapsed
+    left_out = table[~kept].copy()
+    left_out["reason"] = np.where(left_out["status"] != DONE, left_out["status"],
+                                  np.where(collapsed[~kept], "predictions collapsed (the model did not learn the task)",
+                                           f"no {design.outcome} value"))
+    return table[kept].copy(), left_out
 
 
 def summary_columns(rows: pd.DataFrame, design: StudyDesign) -> list[str]:

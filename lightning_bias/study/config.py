@@ -29,6 +29,8 @@ A study config is YAML (``configs/study/*.yaml``)::
     exclude: [{mitigation: reweighting, cooccurrence: balanced}]   # drop the cells matching any rule
     only: []                                                       # if given, keep only cells matching one
     slurm: {timeout_min: 120, gpus_per_node: 1}   # submitit parameters for --executor slurm
+    outcome: gaps.tpr_gap_rms_corrected        # the results.csv column the report reads as extrinsic bias (default)
+    accuracy: overall.accuracy                 # ... and as accuracy (default)
 
 A value is a named fragment: extra ``configs`` (stacked after the base), CLI-style ``overrides``,
 ``mitigations`` (appended to the run's ``mitigations:`` list, in axis order), and for an upstream arm
@@ -50,6 +52,8 @@ import yaml
 
 ROLES = ("upstream", "cooccurrence", "mitigation", "other")
 DEFAULT_SEED_OVERRIDES = ("--seed_everything={seed}",)
+DEFAULT_OUTCOME = "gaps.tpr_gap_rms_corrected"  # the noise-corrected TPR GAP-RMS of the bias report
+DEFAULT_ACCURACY = "overall.accuracy"
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,8 @@ class StudyConfig:
     exclude: tuple[dict[str, str], ...] = ()
     only: tuple[dict[str, str], ...] = ()
     slurm: dict[str, Any] = field(default_factory=dict)
+    outcome: str = DEFAULT_OUTCOME
+    accuracy: str = DEFAULT_ACCURACY
 
 
 class _Reader:
@@ -211,7 +217,7 @@ def load_study_config(path: str | Path, root: str | Path = ".") -> StudyConfig:
         raise FileNotFoundError(f"study config {path} does not exist (the shipped ones are in configs/study/)")
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     reader = _Reader(path, "top level", raw, ("name", "base", "overrides", "seeds", "seed_overrides", "intrinsic",
-                                               "axes", "exclude", "only", "slurm"))
+                                               "axes", "exclude", "only", "slurm", "outcome", "accuracy"))
     axes_raw = reader.get("axes", list, required=True)
     axes = tuple(_axis(path, i, a, root) for i, a in enumerate(axes_raw))
     names = [a.name for a in axes]
@@ -242,4 +248,15 @@ def load_study_config(path: str | Path, root: str | Path = ".") -> StudyConfig:
         exclude=_rules(reader, "exclude", axes),
         only=_rules(reader, "only", axes),
         slurm=dict(reader.get("slurm", dict, {})),
+        outcome=_column(reader, "outcome", DEFAULT_OUTCOME),
+        accuracy=_column(reader, "accuracy", DEFAULT_ACCURACY),
     )
+
+
+def _column(reader: _Reader, key: str, default: str) -> str:
+    """A results.csv column name: dotted, as results.csv spells it (``gaps.…``, ``overall.…``, ``evaluations.…``)."""
+    column = reader.get(key, str, default)
+    if not column.startswith(("gaps.", "overall.", "auc.", "evaluations.", "train.", "intrinsic.")):
+        reader.fail(f"{key} {column!r} is not a results.csv column: give a dotted name such as {default!r} or "
+                    "'evaluations.identity_templates.fped' (docs/STUDIES.md lists the columns)")
+    return column

@@ -22,6 +22,8 @@ import contextlib
 import fcntl
 import json
 import os
+import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,8 +33,6 @@ from lightning_bias.study.cells import KINDS, Cell, axes_description
 from lightning_bias.study.config import StudyConfig
 
 PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
-OUTCOME_COLUMN = "gaps.tpr_gap_rms_corrected"
-ACCURACY_COLUMN = "overall.accuracy"
 
 
 def cell_dir(study_dir: Path, kind: str, cell_id: str) -> Path:
@@ -62,7 +62,7 @@ def write_state(directory: Path, state: dict[str, Any]) -> None:
 def study_description(study: StudyConfig) -> dict[str, Any]:
     return {"name": study.name, "config_path": str(study.path), "config_sha256": study.sha256,
             "axes": axes_description(study.axes), "seeds": list(study.seeds),
-            "outcome": OUTCOME_COLUMN, "accuracy": ACCURACY_COLUMN}
+            "outcome": study.outcome, "accuracy": study.accuracy}
 
 
 def check_study_directory(study_dir: Path, study: StudyConfig) -> None:
@@ -88,6 +88,32 @@ def prepare_study_directory(study_dir: Path, study: StudyConfig, cells: list[Cel
             write_json_atomic(directory / "cell.json", {
                 "kind": cell.kind, "id": cell.id, "label": cell.label, "axes": cell.axes, "seed": cell.seed,
                 "depends_on": list(cell.depends_on), "intrinsic": cell.intrinsic, "model": cell.model})
+
+
+def reuse_finished_cells(study_dir: Path, source_dir: Path, cells: list[Cell]) -> list[Cell]:
+    """Copy into ``study_dir`` every cell of ``cells`` that is not done here but is done in ``source_dir``
+    (another study directory, e.g. one made by an earlier version of the study config). A cell's id is the
+    hash of its resolved config, so the same id there is the same run. Each copy goes to a hidden staging
+    directory first and is renamed into place whole. Returns the cells copied."""
+    if read_json(source_dir / "study.json") is None:
+        raise ValueError(f"--reuse-from {source_dir} is not a study directory (no study.json); "
+                         "name a directory that `study run` made")
+    if source_dir.resolve() == study_dir.resolve():
+        raise ValueError(f"--reuse-from {source_dir} is the study directory itself; name another one")
+    copied = []
+    for cell in cells:
+        source, target = cell_dir(source_dir, cell.kind, cell.id), cell_dir(study_dir, cell.kind, cell.id)
+        if read_state(source).get("status") != DONE or read_state(target).get("status") == DONE:
+            continue
+        staging = target.parent / f".{cell.id}.reuse-{uuid.uuid4().hex[:8]}"
+        shutil.copytree(source, staging, symlinks=True)
+        if (target / "cell.json").exists():  # this study's description of the cell (its labels) wins
+            shutil.copyfile(target / "cell.json", staging / "cell.json")
+        if target.exists():  # a pending, failed or interrupted attempt here: replaced by the finished one
+            shutil.rmtree(target)
+        os.rename(staging, target)
+        copied.append(cell)
+    return copied
 
 
 def superseded_cells(study_dir: Path) -> list[Path]:

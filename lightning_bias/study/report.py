@@ -32,7 +32,7 @@ from lightning_bias.study.analysis import (
 )
 
 PRACTICAL_THRESHOLD = 0.01
-TEXT_COLUMNS = ("cell", "status", "error", "run_dir", "split")
+TEXT_COLUMNS = ("cell", "status", "error", "warnings", "run_dir", "split")
 FIGURES = "figures"
 
 
@@ -355,12 +355,12 @@ def _left_out_section(left_out: pd.DataFrame, design: StudyDesign) -> list[str]:
         return lines + ["None: every row finished with an outcome value.", ""]
     body = []
     for _, row in left_out.iterrows():
-        error = str(row.get("error", "") or "").strip().splitlines()
+        error = str(row.get("error", "") or row.get("warnings", "") or "").strip().splitlines()
         body.append([str(row.get("cell", "")), str(row.get("seed", "")),
                      analysis.stratum_label(design.axes, [str(row[a.column]) for a in design.axes]),
                      str(row["reason"]), (error[-1] if error else "")[:200]])
-    return lines + [f"Rows not analysed (failed, unfinished, or without an outcome): {len(left_out)}.", "",
-                    *_table(["cell", "seed", "axes", "why", "error (last line)"], body), ""]
+    return lines + [f"Rows not analysed (failed, unfinished, collapsed, or without an outcome): {len(left_out)}.", "",
+                    *_table(["cell", "seed", "axes", "why", "error or warning (last line)"], body), ""]
 
 
 def _methods_section() -> list[str]:

@@ -1,6 +1,7 @@
 """``results.csv`` and ``results.parquet``: one row per finished or failed fit cell, rebuilt from the cell directories.
 
 Columns (the contract with the report, ``study_contract``): ``cell``, ``seed``, ``status``, ``error``,
+``warnings`` (the bias report's, e.g. predictions collapsed to one class; joined by " | "),
 ``wall_seconds``, ``run_dir`` (relative to the study directory), ``split`` (the report read: test when
 the data has one, else validation), ``axis.<name>`` per axis; ``train.cooccurrence_deviation`` (RMS over
 labels and groups of P(group | label) - P(group) on the train split the model fine-tuned on) and
@@ -23,14 +24,14 @@ from typing import Any
 from lightning_bias.reports.artifacts import atomic_write_text
 from lightning_bias.study.directory import DONE, FAILED, cell_dir, read_json, read_state, recorded_cells
 
-FIRST_COLUMNS = ("cell", "seed", "status", "error", "wall_seconds", "run_dir", "split")
+FIRST_COLUMNS = ("cell", "seed", "status", "error", "warnings", "wall_seconds", "run_dir", "split")
 REPORT_SECTIONS = ("overall", "gaps", "auc", "gap_train_share_correlation")
 CORE_REPORT_KEYS = frozenset({  # sections of a bias report that are not a plugin's
     "report_version", "split", "num_examples", "overall", "by_group", "gaps", "empty_groups", "train_cooccurrence",
     "mitigations", "model", "num_groups", "num_classes", "class_names", "group_names", "auc", "warnings",
     "evaluation_distribution", "provenance", "small_cells", "intervals", "gap_train_share_correlation", "runtime",
 })
-LEFT_OUT = frozenset({"signed_by_class", "per_occupation", "tpr"})  # per-class and per-occupation detail
+LEFT_OUT = frozenset({"signed_by_class", "per_occupation", "per_term", "tpr"})  # per-class, -occupation, -term detail
 
 
 def _left_out(key: str) -> bool:
@@ -68,7 +69,7 @@ def cooccurrence_deviation(train_cooccurrence: Mapping[str, Any]) -> float | Non
 
 def report_columns(report: Mapping[str, Any]) -> dict[str, Any]:
     """The columns one fit's bias report gives."""
-    row: dict[str, Any] = {"split": report.get("split")}
+    row: dict[str, Any] = {"split": report.get("split"), "warnings": " | ".join(report.get("warnings") or [])}
     train = report.get("train_cooccurrence") or {}
     row["train.cooccurrence_deviation"] = cooccurrence_deviation(train)
     size = ((report.get("provenance") or {}).get("train_size") or {}).get("after_mitigation")
@@ -77,7 +78,9 @@ def report_columns(report: Mapping[str, Any]) -> dict[str, Any]:
     for section in REPORT_SECTIONS:
         row.update(scalars(report.get(section), section))
     for section, content in report.items():
-        if section not in CORE_REPORT_KEYS:
+        if section == "evaluations":  # the evaluation sets' sections, by name: evaluations.<name>.<key>
+            row.update(scalars(content, "evaluations"))
+        elif section not in CORE_REPORT_KEYS:  # a mitigation's section
             row.update(scalars(content, f"evaluations.{section}"))
     return row
 
@@ -124,7 +127,7 @@ def write_results(study_dir: Path) -> Path:
     axis_columns = [c for c in columns if c.startswith("axis.")]
     ordered = [*FIRST_COLUMNS, *axis_columns, *[c for c in columns if c not in FIRST_COLUMNS and c not in axis_columns]]
     frame = pd.DataFrame(rows, columns=ordered)
-    for column in ("cell", "status", "error", "run_dir", "split", *axis_columns):
+    for column in ("cell", "status", "error", "warnings", "run_dir", "split", *axis_columns):
         frame[column] = frame[column].astype("string")
     frame["seed"] = frame["seed"].astype("Int64")
     buffer = io.StringIO()

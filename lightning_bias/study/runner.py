@@ -29,6 +29,7 @@ from lightning_bias.study.directory import (
     cell_dir,
     prepare_study_directory,
     read_state,
+    reuse_finished_cells,
     study_lock,
     superseded_cells,
     write_state,
@@ -76,12 +77,18 @@ def run_study(
     retry_failed: bool = False,
     working_dir: Path = Path("."),
     say: Callable[[str], None] = print,
+    reuse_from: Path | None = None,
 ) -> dict[str, int]:
     """Run every cell that is not done (failed ones only with ``retry_failed``) on ``executor``; write the
-    results. Returns the count of cells per final status."""
+    results. With ``reuse_from``, first copy the cells finished there (same id, same resolved config).
+    Returns the count of cells per final status."""
     prepare_study_directory(study_dir, study, cells)
     by_id = {cell.id: cell for cell in cells}
     with study_lock(study_dir):
+        if reuse_from is not None:
+            copied = reuse_finished_cells(study_dir, reuse_from, cells)
+            say(f"reused {len(copied)} finished cells of {reuse_from} (same resolved config): "
+                + (", ".join(f"{c.kind} {c.id}" for c in copied) or "none matched"))
         write_json_atomic(study_dir / "runner.json", {"executor": executor.name, "workers": executor.workers,
                                                       "threads": executor.threads, "started": now()})
         status = {cell.id: read_state(cell_dir(study_dir, cell.kind, cell.id))["status"] for cell in cells}

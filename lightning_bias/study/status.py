@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import statistics
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,20 @@ def remaining_seconds(cells: list[dict[str, Any]], workers: int) -> float | None
     left = sum(statistics.median(measured[c["kind"]]) if c["kind"] in measured else overall
                for c in cells if c["state"]["status"] in (PENDING, RUNNING))
     return left / max(1, workers)
+
+
+def interrupted(state: dict[str, Any]) -> bool:
+    """A cell recorded ``running`` on this host by a process that is gone: its study was killed (the next
+    ``study run`` runs it again). A SLURM cell (job id) or another host's cannot be judged here."""
+    if state["status"] != RUNNING or state.get("job_id") or state.get("host") != socket.gethostname():
+        return False
+    try:
+        os.kill(int(state["pid"]), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, KeyError, TypeError, ValueError):
+        return False
+    return False
 
 
 def status_summary(study_dir: Path) -> dict[str, Any]:
@@ -57,12 +73,15 @@ def print_status(study_dir: Path) -> dict[str, Any]:
     colours = {DONE: "green", RUNNING: "yellow", FAILED: "red", PENDING: "dim"}
     for cell in summary["cells"]:
         state = cell["state"]
-        table.add_row(cell["kind"], cell["id"], cell["label"], f"[{colours[state['status']]}]{state['status']}[/]",
+        shown = "interrupted (runs again)" if interrupted(state) else state["status"]
+        table.add_row(cell["kind"], cell["id"], cell["label"], f"[{colours[state['status']]}]{shown}[/]",
                       _duration(state.get("wall_seconds")), state.get("error") or "")
     console = Console()
     console.print(table)
     counts = summary["counts"]
+    stale = sum(interrupted(cell["state"]) for cell in summary["cells"])
     console.print(", ".join(f"{counts[s]} {s}" for s in STATUSES)
+                  + (f" ({stale} of them interrupted: their process is gone)" if stale else "")
                   + f"; estimated time left: {_duration(summary['remaining_seconds'])}"
                   + f" ({summary['workers']} workers, median measured time per kind)")
     return summary

@@ -23,7 +23,7 @@ def test_runner_prints_go_to_stderr_so_no_stdout_line_but_the_result_starts_with
 
     best = bench_train.best_of({"hf_trainer": chatty_runner}, repeats=2, warmup=1)
     captured = capsys.readouterr()
-    assert best == {"hf_trainer": {"steady_s": 3.0, "warmup_s": 1.0}}
+    assert best == {"hf_trainer": {"steady_s": 3.0, "warmup_s": 1.0, "steady_runs": [3.0, 3.0]}}
     assert captured.out == "" and "{'train_runtime': 1.0}" in captured.err
 
 
@@ -47,3 +47,13 @@ def test_a_quick_run_ends_with_its_json_and_no_other_line_starts_with_a_brace():
     assert [line for line in out[:-1] if line.startswith("{")] == []
     ratios = result["results"]["tiny/plain"]
     assert set(ratios["samples_per_s"]) == {"loop", "hf_trainer", "ours"} and ratios["ours_vs_loop"] > 0
+    assert len(ratios["paired"]["ours_vs_hf_trainer"]["runs"]) == 1  # one repeat: no interval
+    assert "ci95" not in ratios["paired"]["ours_vs_hf_trainer"]
+
+
+def test_the_paired_ratio_is_repeat_by_repeat_with_a_t_interval():
+    best = {"loop": {"steady_runs": [1.0, 1.1, 0.9]}, "ours": {"steady_runs": [1.0, 1.0, 1.0]}}
+    paired = bench_train.paired_ratio(best, "loop")
+    assert paired["runs"] == [1.0, 1.1, 0.9] and paired["mean"] == 1.0
+    half = 4.303 * 0.1 / 3 ** 0.5  # t(0.975, 2) x sd / sqrt(n)
+    assert paired["ci95"] == [round(1 - half, 3), round(1 + half, 3)]

@@ -13,8 +13,9 @@ from lightning_bias.reports.prediction_collapse import collapse_warnings, predic
 CLASSES = ["nurse", "surgeon", "teacher"]
 
 
-def _report(preds: list[int], labels: list[int], groups: list[int], group_names=("male", "female")) -> dict:
-    metric = FairnessMetrics(len(CLASSES), len(group_names), group_names=list(group_names), class_names=CLASSES)
+def _report(preds: list[int], labels: list[int], groups: list[int], group_names=("male", "female"),
+            classes=CLASSES) -> dict:
+    metric = FairnessMetrics(len(classes), len(group_names), group_names=list(group_names), class_names=list(classes))
     metric.update(torch.tensor(preds), torch.tensor(labels), torch.tensor(groups))
     metric.compute()
     return {"split": "val", **metric.report(), "train_cooccurrence": {}, "mitigations": [], "model": "tiny"}
@@ -52,3 +53,14 @@ def test_a_model_that_learned_gets_no_warning_and_empty_groups_count_nothing(tmp
     written = json.loads(write_bias_report(report, tmp_path).read_text())
     assert written["warnings"] == []
     assert "Warning" not in (tmp_path / "bias_report.md").read_text()
+
+
+def test_an_imbalanced_task_predicted_mostly_as_its_majority_class_is_not_collapsed_when_it_beats_chance():
+    # 100 hate of 1,000; 960 predicted not hate
+    labels = [1] * 100 + [0] * 900
+    found = [1] * 35 + [0] * 65 + [1] * 5 + [0] * 895  # 35% of hate found, 5 false alarms: 96% predicted 0
+    report = _report(found, labels, [0, 1] * 500, classes=("not_hate", "hate"))
+    assert predicted_counts(report)["not_hate"] == 960 and report["overall"]["macro_tpr"] > 0.5 + 0.05
+    assert collapse_warnings(report) == []
+    # all one class: balanced accuracy at chance, collapsed
+    assert collapse_warnings(_report([0] * 1000, labels, [0, 1] * 500, classes=("not_hate", "hate")))

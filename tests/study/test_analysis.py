@@ -192,9 +192,12 @@ def test_failed_rows_and_rows_without_an_outcome_are_left_out_with_the_reason():
     payload, table = planted_study()
     table.loc[0, ["status", "error"]] = ["failed", "RuntimeError: out of memory"]
     table.loc[1, OUTCOME] = np.nan
+    table["warnings"] = ""
+    table.loc[2, "warnings"] = "predictions collapsed: 100% of the 225 examples are predicted 'chef' (...)"
     rows, left_out = analysis.split_rows(table, _design(payload), "results.csv")
-    assert len(rows) == len(table) - 2
-    assert list(left_out["reason"]) == ["failed", f"no {OUTCOME} value"]
+    assert len(rows) == len(table) - 3
+    assert list(left_out["reason"]) == ["failed", f"no {OUTCOME} value",
+                                        "predictions collapsed (the model did not learn the task)"]
 
 
 def test_inconsistent_results_and_study_json_are_one_clear_error():

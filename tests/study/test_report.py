@@ -81,7 +81,7 @@ def test_failed_cells_are_excluded_and_listed(tmp_path):
     table.loc[failed, ["status", "error"]] = ["failed", "Traceback (most recent call last):\nRuntimeError: CUDA OOM"]
     table.loc[failed, OUTCOME] = np.nan
     text = write_study_report(_study_dir(tmp_path, payload, table)).read_text()
-    assert f"Rows not analysed (failed, unfinished, or without an outcome): {len(failed)}." in text
+    assert f"Rows not analysed (failed, unfinished, collapsed, or without an outcome): {len(failed)}." in text
     assert "| anti-balanced-none | 0 | upstream=anti, cooccurrence=balanced, mitigation=none | failed | RuntimeError: CUDA OOM |" in text
     assert "| anti | no setting with rows of both |" in text
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -19,10 +20,15 @@ from conftest import REPO_ROOT
 from lightning_bias.commands.study import resolve_fit, resolve_pretrain, study_verb
 from lightning_bias.study.cells import plan_cells
 from lightning_bias.study.config import load_study_config
-from lightning_bias.study.directory import check_study_directory, recorded_cells
+from lightning_bias.study.directory import (
+    check_study_directory,
+    recorded_cells,
+    reuse_finished_cells,
+    study_description,
+)
 from lightning_bias.study.executors import LocalExecutor
 from lightning_bias.study.runner import run_study
-from lightning_bias.study.status import status_summary
+from lightning_bias.study.status import interrupted, status_summary
 
 FAST_FIT = ["--data.synthetic_bios.num_examples=240", "--trainer.max_epochs=1", "--trainer.limit_train_batches=2",
             "--trainer.enable_checkpointing=false", "--data.max_length=32"]
@@ -153,6 +159,38 @@ def test_a_failed_cell_keeps_its_error_and_runs_again_only_on_request(tiny_study
     assert states(study_dir)[failed["id"]]["attempt"] == unchanged[failed["id"]]["attempt"] + 1
 
 
+@pytest.mark.multiprocess
+def test_a_new_study_directory_reuses_the_cells_finished_in_another(tiny_study, tmp_path, monkeypatch):
+    monkeypatch.chdir(REPO_ROOT)
+    _, study_dir, _, _ = tiny_study
+    # an edited study config (the broken value dropped, a note added): another sha256, so another directory
+    edited = write_study(tmp_path / "tiny_test.yaml", [COOCCURRENCE, {**MITIGATION, "values": MITIGATION["values"][:2]}])
+    study = load_study_config(edited, REPO_ROOT)
+    cells = plan_cells(study, resolve_fit, resolve_pretrain)
+    finished = {k: s for k, s in states(study_dir).items() if s["status"] == "done"}
+    assert {c.id for c in cells} == set(finished)  # same resolved configs, same ids
+    said: list[str] = []
+    counts = run_study(study, cells, tmp_path / "new", LocalExecutor(1), say=said.append, reuse_from=study_dir)
+    assert counts == {"done": 4} and not any(line.startswith("started") for line in said), said
+    assert states(tmp_path / "new") == finished  # copied whole, nothing ran again
+    assert len(pd.read_csv(tmp_path / "new" / "results.csv")) == 4
+    with pytest.raises(ValueError, match="is the study directory itself"):
+        reuse_finished_cells(study_dir, study_dir, cells)
+    with pytest.raises(ValueError, match="is not a study directory"):
+        reuse_finished_cells(tmp_path / "new", tmp_path, cells)
+
+
+def test_status_tells_a_cell_whose_process_is_gone_from_one_that_runs():
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    here = {"status": "running", "host": socket.gethostname()}
+    assert interrupted({**here, "pid": ended.pid})
+    assert not interrupted({**here, "pid": os.getpid()})
+    assert not interrupted({**here, "pid": ended.pid, "job_id": "123"})  # SLURM's: sacct judges it
+    assert not interrupted({**here, "pid": ended.pid, "host": "another-host"})
+    assert not interrupted({"status": "done", "host": socket.gethostname(), "pid": ended.pid})
+
+
 def test_dry_run_lists_the_cells_and_shares_one_pretraining_among_its_fits(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(REPO_ROOT)  # the configs' paths are relative to the repository root
     upstream = {"name": "upstream", "role": "upstream", "values": [
@@ -197,11 +235,21 @@ def test_a_study_directory_made_by_another_config_is_refused(tmp_path):
         check_study_directory(tmp_path / "dir", second)
 
 
+def test_the_outcome_and_accuracy_columns_are_the_study_configs_choice(tmp_path):
+    path = write_study(tmp_path / "toxic.yaml", [COOCCURRENCE], outcome="evaluations.identity_templates.fped")
+    study = load_study_config(path, REPO_ROOT)
+    assert (study.outcome, study.accuracy) == ("evaluations.identity_templates.fped", "overall.accuracy")
+    assert study_description(study)["outcome"] == "evaluations.identity_templates.fped"
+    default = load_study_config(write_study(tmp_path / "bios.yaml", [COOCCURRENCE]), REPO_ROOT)
+    assert study_description(default)["outcome"] == "gaps.tpr_gap_rms_corrected"
+
+
 @pytest.mark.parametrize(("mutate", "message"), [
     (lambda c: c["axes"][0].update(valuez=[]), "axes\\[0\\]: unknown key 'valuez'; did you mean 'values'"),
     (lambda c: c.update(seeds=[0, 0]), "'seeds' must be a non-empty list of distinct integers"),
     (lambda c: c.update(base=["configs/nope.yaml"]), "base: no file 'configs/nope.yaml'"),
     (lambda c: c.update(exclude=[{"cooccurrence": "amplified"}]), "axis 'cooccurrence' has no value 'amplified'"),
+    (lambda c: c.update(outcome="fped"), "outcome 'fped' is not a results.csv column: give a dotted name"),
 ])
 def test_a_malformed_study_config_names_the_place(tmp_path, mutate, message):
     path = write_study(tmp_path / "bad.yaml", [dict(COOCCURRENCE)])
