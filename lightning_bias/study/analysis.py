@@ -238,6 +238,7 @@ class Comparison:
     reference: str
     strata: tuple[tuple[str, Estimate], ...]  # (stratum label, difference)
     terms: tuple[tuple[float, np.ndarray], ...]  # the average as a contrast, for combining further
+    unpooled: tuple[str, ...] = ()  # strata left out of the average: a side with one seed (no variance)
 
     @property
     def estimate(self) -> Estimate | None:
@@ -264,7 +265,11 @@ def strata(rows: pd.DataFrame, axes: Sequence[Axis]) -> list[tuple[tuple[str, ..
 def compare(rows: pd.DataFrame, column: str, factor: Axis, treated: str, reference: str,
             strata_axes: Sequence[Axis]) -> Comparison:
     """Mean of ``column`` at ``treated`` minus at ``reference`` of ``factor``, within each stratum of
-    ``strata_axes`` that has rows of both; the average over those strata weighs each stratum equally."""
+    ``strata_axes`` that has rows of both; the average over those strata weighs each stratum equally.
+
+    A stratum where either side has a single row (e.g. the other seeds failed or collapsed) has no variance
+    of its own and would leave the whole average without an interval: when at least one stratum has two or
+    more rows on both sides, such strata are shown but left out of the average (``unpooled``)."""
     found = []
     for combo, stratum in strata(rows, strata_axes):
         label = stratum_label(strata_axes, combo)
@@ -272,9 +277,13 @@ def compare(rows: pd.DataFrame, column: str, factor: Axis, treated: str, referen
                   for name in (treated, reference)}
         if len(values[treated]) and len(values[reference]):
             found.append((label, values[treated], values[reference]))
-    terms = tuple(term for _, a, b in found for term in ((1 / len(found), a), (-1 / len(found), b)))
+    with_spread = [(label, a, b) for label, a, b in found if len(a) > 1 and len(b) > 1]
+    pooled = with_spread or found
+    terms = tuple(term for _, a, b in pooled for term in ((1 / len(pooled), a), (-1 / len(pooled), b)))
     per_stratum = tuple((label, contrast([(1.0, a), (-1.0, b)])) for label, a, b in found)
-    return Comparison(treated, reference, per_stratum, terms)
+    pooled_labels = {label for label, _, _ in pooled}
+    unpooled = tuple(label for label, _, _ in found if label not in pooled_labels)
+    return Comparison(treated, reference, per_stratum, terms, unpooled)
 
 
 def scaled(terms: Sequence[tuple[float, np.ndarray]], factor: float) -> list[tuple[float, np.ndarray]]:

@@ -181,8 +181,15 @@ def _comparison_rows(comparisons: Sequence[tuple[str, analysis.Comparison]], tau
             found.append([label, "no setting with rows of both", "", ""])
             continue
         found.append([label, interval_text(estimate, signed=True), analysis.verdict(estimate, tau).value,
-                      "; ".join(f"{stratum}: {interval_text(e, signed=True)}" for stratum, e in comparison.strata)])
+                      "; ".join(f"{stratum}: {interval_text(e, signed=True)}" for stratum, e in comparison.strata)
+                      + _unpooled_note(comparison)])
     return found
+
+
+def _unpooled_note(comparison: analysis.Comparison) -> str:
+    if not comparison.unpooled:
+        return ""
+    return f" (not in the average, one seed on a side: {'; '.join(comparison.unpooled)})"
 
 
 def _mitigation_held(design: StudyDesign) -> str:
@@ -302,6 +309,8 @@ def _mitigation_section(answer: Sequence[MitigationEffect] | Unanswerable, desig
         lines += [f"- {effect_sentence(f'`{effect.name}`', outcome, gap, tau)}"]
         if accuracy is not None:
             lines += [f"  {effect_sentence(f'`{effect.name}`', 'accuracy', accuracy, tau)}"]
+        if effect.gap.unpooled:
+            lines += [f"  Left out of these averages (one seed on a side): {'; '.join(effect.gap.unpooled)}."]
     lowering = sorted((e for e in answer if e.gap.estimate is not None and e.gap.estimate.has_interval
                        and e.gap.estimate.high < 0), key=lambda e: e.gap.estimate.value)
     if lowering:
@@ -314,7 +323,7 @@ def _mitigation_section(answer: Sequence[MitigationEffect] | Unanswerable, desig
         lines += ["", "No mitigation has an interval for its change of the gap that lies below 0."]
     rows = [[e.name, interval_text(e.gap.estimate, signed=True) if e.gap.estimate else "-",
              interval_text(e.accuracy.estimate, signed=True) if e.accuracy.estimate else "-",
-             str(len(e.gap.strata))] for e in answer]
+             str(len(e.gap.strata) - len(e.gap.unpooled))] for e in answer]
     lines += ["", *_table(["mitigation", f"change of {design.outcome}", f"change of {design.accuracy}",
                            "settings compared"], rows), ""]
     name = "mitigations.png"

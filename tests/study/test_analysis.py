@@ -248,3 +248,21 @@ def test_a_row_that_alone_fixes_a_coefficient_gets_classical_errors_instead_of_u
     result = analysis.regression(table, _design(payload))
     assert result.covariance.startswith("classical")
     assert all(math.isfinite(c.low) and c.low < c.high and math.isfinite(c.high) for c in result.coefficients)
+
+
+def test_a_setting_with_one_seed_on_a_side_is_shown_but_left_out_of_the_average():
+    payload, table = planted_study()
+    design = _design(payload)
+    mitigation = design.axis("mitigation")
+    held = design.axes_except(mitigation)
+    full = analysis.compare(table, OUTCOME, mitigation, "reweighting", "none", held)
+    # keep one seed of reweighting in the first setting that has it
+    first = full.strata[0][0]
+    in_first = table.apply(lambda row: analysis.stratum_label(held, [row[a.column] for a in held]) == first, axis=1)
+    reweighted = table[mitigation.column] == "reweighting"
+    thinned = table.drop(table[in_first & reweighted].index[1:])
+    comparison = analysis.compare(thinned, OUTCOME, mitigation, "reweighting", "none", held)
+    assert comparison.unpooled == (first,) and len(comparison.strata) == len(full.strata)
+    assert comparison.estimate.has_interval  # the other settings still give one
+    alone = thinned[in_first]
+    assert not analysis.compare(alone, OUTCOME, mitigation, "reweighting", "none", held).estimate.has_interval
