@@ -87,6 +87,7 @@ class StudyDesign:
     outcome: str
     accuracy: str
     config_sha256: str = ""
+    threshold: float = 0.01  # the practical threshold τ for the outcome (study config ``threshold``)
 
     @classmethod
     def from_json(cls, payload: Mapping[str, Any], source: str) -> StudyDesign:
@@ -114,7 +115,8 @@ class StudyDesign:
                 raise ValueError(f"{source}: the report compares along one {role!r} axis, found {named}; "
                                  f"give the others the role 'other'")
         return cls(str(payload["name"]), tuple(axes), tuple(int(s) for s in payload.get("seeds", ())),
-                   str(payload["outcome"]), str(payload["accuracy"]), str(payload.get("config_sha256", "")))
+                   str(payload["outcome"]), str(payload["accuracy"]), str(payload.get("config_sha256", "")),
+                   float(payload.get("threshold", 0.01)))
 
     def axis(self, role: str) -> Axis | None:
         """The axis with ``role``, or None when the study has none."""

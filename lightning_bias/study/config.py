@@ -31,6 +31,7 @@ A study config is YAML (``configs/study/*.yaml``)::
     slurm: {timeout_min: 120, gpus_per_node: 1}   # submitit parameters for --executor slurm
     outcome: gaps.tpr_gap_rms_corrected        # the results.csv column the report reads as extrinsic bias (default)
     accuracy: overall.accuracy                 # ... and as accuracy (default)
+    threshold: 0.01                            # the practical threshold τ for the outcome in the report (default)
 
 A value is a named fragment: extra ``configs`` (stacked after the base), CLI-style ``overrides``,
 ``mitigations`` (appended to the run's ``mitigations:`` list, in axis order), and for an upstream arm
@@ -54,6 +55,7 @@ ROLES = ("upstream", "cooccurrence", "mitigation", "other")
 DEFAULT_SEED_OVERRIDES = ("--seed_everything={seed}",)
 DEFAULT_OUTCOME = "gaps.tpr_gap_rms_corrected"  # the noise-corrected TPR GAP-RMS of the bias report
 DEFAULT_ACCURACY = "overall.accuracy"
+DEFAULT_THRESHOLD = 0.01  # one percentage point of GAP-RMS
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,7 @@ class StudyConfig:
     slurm: dict[str, Any] = field(default_factory=dict)
     outcome: str = DEFAULT_OUTCOME
     accuracy: str = DEFAULT_ACCURACY
+    threshold: float = DEFAULT_THRESHOLD
 
 
 class _Reader:
@@ -217,7 +220,7 @@ def load_study_config(path: str | Path, root: str | Path = ".") -> StudyConfig:
         raise FileNotFoundError(f"study config {path} does not exist (the shipped ones are in configs/study/)")
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     reader = _Reader(path, "top level", raw, ("name", "base", "overrides", "seeds", "seed_overrides", "intrinsic",
-                                               "axes", "exclude", "only", "slurm", "outcome", "accuracy"))
+                                               "axes", "exclude", "only", "slurm", "outcome", "accuracy", "threshold"))
     axes_raw = reader.get("axes", list, required=True)
     axes = tuple(_axis(path, i, a, root) for i, a in enumerate(axes_raw))
     names = [a.name for a in axes]
@@ -250,7 +253,16 @@ def load_study_config(path: str | Path, root: str | Path = ".") -> StudyConfig:
         slurm=dict(reader.get("slurm", dict, {})),
         outcome=_column(reader, "outcome", DEFAULT_OUTCOME),
         accuracy=_column(reader, "accuracy", DEFAULT_ACCURACY),
+        threshold=_threshold(reader),
     )
+
+
+def _threshold(reader: _Reader) -> float:
+    """The practical threshold τ: a positive number in the outcome's own units."""
+    threshold = float(reader.get("threshold", (int, float), DEFAULT_THRESHOLD))
+    if not threshold > 0:
+        reader.fail(f"threshold must be a positive number in the outcome's units, got {threshold!r}")
+    return threshold
 
 
 def _column(reader: _Reader, key: str, default: str) -> str:

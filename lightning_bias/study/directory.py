@@ -62,7 +62,7 @@ def write_state(directory: Path, state: dict[str, Any]) -> None:
 def study_description(study: StudyConfig) -> dict[str, Any]:
     return {"name": study.name, "config_path": str(study.path), "config_sha256": study.sha256,
             "axes": axes_description(study.axes), "seeds": list(study.seeds),
-            "outcome": study.outcome, "accuracy": study.accuracy}
+            "outcome": study.outcome, "accuracy": study.accuracy, "threshold": study.threshold}
 
 
 def check_study_directory(study_dir: Path, study: StudyConfig) -> None:

@@ -4,7 +4,8 @@
 computes with :mod:`.analysis`, draws with :mod:`.figures` and writes the figures directory and the
 report atomically. Every conclusion in the report is a template filled by the numbers: the effect, its
 95% interval, and where that interval lies against 0 and against the practical threshold τ
-(:data:`PRACTICAL_THRESHOLD`, one percentage point of GAP-RMS or of accuracy). The same results give the
+(the study config's ``threshold`` for extrinsic bias, by default 0.01, one percentage point of GAP-RMS;
+:data:`ACCURACY_THRESHOLD` for accuracy). The same results give the
 same report, byte for byte.
 """
 
@@ -31,7 +32,7 @@ from lightning_bias.study.analysis import (
     Verdict,
 )
 
-PRACTICAL_THRESHOLD = 0.01
+ACCURACY_THRESHOLD = 0.01  # one percentage point of accuracy
 TEXT_COLUMNS = ("cell", "status", "error", "warnings", "run_dir", "split")
 FIGURES = "figures"
 
@@ -136,7 +137,7 @@ def _unanswerable(answer: Unanswerable) -> list[str]:
 def render(design: StudyDesign, table: pd.DataFrame, rows: pd.DataFrame, left_out: pd.DataFrame,
            figures_dir: Path) -> str:
     """The report's markdown; figures are drawn into ``figures_dir`` and linked as ``figures/<name>``."""
-    tau = PRACTICAL_THRESHOLD
+    tau = design.threshold
     outcome = f"extrinsic bias (`{design.outcome}`)"
     lines = [
         f"# Study report: {design.name}",
@@ -145,7 +146,8 @@ def render(design: StudyDesign, table: pd.DataFrame, rows: pd.DataFrame, left_ou
         f"`study.json` (study config sha256 `{design.config_sha256[:12]}`) alone; `lightning_bias study report "
         "--dir STUDY_DIR` rebuilds it. "
         f"Extrinsic bias is `{design.outcome}`, accuracy `{design.accuracy}`. Intervals are 95%; effects are "
-        f"read against 0 and against a practical threshold τ = {_number(tau, 3)} (one percentage point). "
+        f"read against 0 and against a practical threshold τ = {_number(tau, 3)} for extrinsic bias (the study "
+        f"config's `threshold`) and {_number(ACCURACY_THRESHOLD, 3)} for accuracy. "
         "Every sentence below is computed from the numbers beside it; see *How this report is computed*.",
         "",
         "## Design",
@@ -308,7 +310,7 @@ def _mitigation_section(answer: Sequence[MitigationEffect] | Unanswerable, desig
             continue
         lines += [f"- {effect_sentence(f'`{effect.name}`', outcome, gap, tau)}"]
         if accuracy is not None:
-            lines += [f"  {effect_sentence(f'`{effect.name}`', 'accuracy', accuracy, tau)}"]
+            lines += [f"  {effect_sentence(f'`{effect.name}`', 'accuracy', accuracy, ACCURACY_THRESHOLD)}"]
         if effect.gap.unpooled:
             lines += [f"  Left out of these averages (one seed on a side): {'; '.join(effect.gap.unpooled)}."]
     lowering = sorted((e for e in answer if e.gap.estimate is not None and e.gap.estimate.has_interval
@@ -381,8 +383,8 @@ def _methods_section() -> list[str]:
         "averaged over the settings (each weighted equally). Its variance adds each group's s²/n (groups keep "
         "their own variance, as in Welch's test); degrees of freedom by Welch–Satterthwaite. A group with one "
         "seed gives no variance, so no interval.",
-        f"- Readings: an interval that excludes 0 is a detectable change; one that lies beyond ±τ "
-        f"(τ = {_number(PRACTICAL_THRESHOLD, 3)}) a practically meaningful one; one that includes 0 but lies "
+        "- Readings: an interval that excludes 0 is a detectable change; one that lies beyond ±τ "
+        "(τ: the threshold named at the top) a practically meaningful one; one that includes 0 but lies "
         "within ±τ shows no practically meaningful change; one that includes 0 and reaches beyond ±τ is "
         "inconclusive.",
         "- Questions 1 and 2 hold the downstream mitigation at `none` when the mitigation axis has it; the "

@@ -51,6 +51,16 @@ def test_a_full_study_answers_both_questions_with_computed_sentences_and_figures
     assert not [p.name for p in study_dir.iterdir() if p.name.startswith(".")]  # no staging leftovers
 
 
+def test_the_study_configs_threshold_reads_the_outcome_and_accuracy_keeps_one_point(tmp_path):
+    payload, table = planted_study(intrinsic_coef=0.0, slope=0.2)
+    # the same results read against τ = 10 in the outcome's units: the planted slope is no longer meaningful
+    text = write_study_report(_study_dir(tmp_path / "study", {**payload, "threshold": 10.0}, table)).read_text()
+    assert "threshold τ = 10.000 for extrinsic bias (the study config's `threshold`) and 0.010 for accuracy" in text
+    assert ("from `balanced` to `amplified` in a pre-trained model raises extrinsic bias "
+            f"(`{OUTCOME}`) detectably but negligibly") in text and "lies within ±10.000" in text
+    assert "±0.010" in text  # the accuracy sentences of the mitigations keep one percentage point
+
+
 def test_the_report_regenerates_identically_from_the_same_results(tmp_path):
     payload, table = planted_study(seeds=3)
     first = _study_dir(tmp_path / "a", payload, table)

@@ -236,12 +236,15 @@ def test_a_study_directory_made_by_another_config_is_refused(tmp_path):
 
 
 def test_the_outcome_and_accuracy_columns_are_the_study_configs_choice(tmp_path):
-    path = write_study(tmp_path / "toxic.yaml", [COOCCURRENCE], outcome="evaluations.identity_templates.fped")
+    path = write_study(tmp_path / "toxic.yaml", [COOCCURRENCE], outcome="evaluations.identity_templates.fped",
+                       threshold=0.5)
     study = load_study_config(path, REPO_ROOT)
     assert (study.outcome, study.accuracy) == ("evaluations.identity_templates.fped", "overall.accuracy")
     assert study_description(study)["outcome"] == "evaluations.identity_templates.fped"
+    assert study_description(study)["threshold"] == 0.5
     default = load_study_config(write_study(tmp_path / "bios.yaml", [COOCCURRENCE]), REPO_ROOT)
     assert study_description(default)["outcome"] == "gaps.tpr_gap_rms_corrected"
+    assert study_description(default)["threshold"] == 0.01
 
 
 @pytest.mark.parametrize(("mutate", "message"), [
@@ -250,6 +253,7 @@ def test_the_outcome_and_accuracy_columns_are_the_study_configs_choice(tmp_path)
     (lambda c: c.update(base=["configs/nope.yaml"]), "base: no file 'configs/nope.yaml'"),
     (lambda c: c.update(exclude=[{"cooccurrence": "amplified"}]), "axis 'cooccurrence' has no value 'amplified'"),
     (lambda c: c.update(outcome="fped"), "outcome 'fped' is not a results.csv column: give a dotted name"),
+    (lambda c: c.update(threshold=0), "threshold must be a positive number in the outcome's units"),
 ])
 def test_a_malformed_study_config_names_the_place(tmp_path, mutate, message):
     path = write_study(tmp_path / "bad.yaml", [dict(COOCCURRENCE)])
