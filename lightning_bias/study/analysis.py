@@ -27,6 +27,7 @@ import pandas as pd
 from scipy import stats
 
 from lightning_bias.reports.prediction_collapse import COLLAPSE_WARNING
+from lightning_bias.study.config import DEFAULT_THRESHOLD
 
 ROLES = ("upstream", "cooccurrence", "mitigation", "other")
 REFERENCE_MITIGATION = "none"
@@ -87,7 +88,7 @@ class StudyDesign:
     outcome: str
     accuracy: str
     config_sha256: str = ""
-    threshold: float = 0.01  # the practical threshold τ for the outcome (study config ``threshold``)
+    threshold: float = DEFAULT_THRESHOLD  # the practical threshold τ for the outcome (study config ``threshold``)
 
     @classmethod
     def from_json(cls, payload: Mapping[str, Any], source: str) -> StudyDesign:
@@ -116,7 +117,7 @@ class StudyDesign:
                                  f"give the others the role 'other'")
         return cls(str(payload["name"]), tuple(axes), tuple(int(s) for s in payload.get("seeds", ())),
                    str(payload["outcome"]), str(payload["accuracy"]), str(payload.get("config_sha256", "")),
-                   float(payload.get("threshold", 0.01)))
+                   float(payload.get("threshold", DEFAULT_THRESHOLD)))
 
     def axis(self, role: str) -> Axis | None:
         """The axis with ``role``, or None when the study has none."""
